@@ -1,0 +1,490 @@
+"""The composed config: Hydra composition of `conf/` and pydantic validation of the result.
+
+DVC composes `conf/` into `params.yaml` (`dvc exp run -S group=option`); every stage starts
+with `load_config()`, which validates the whole of params.yaml and fails with the key path,
+the bad value and what is allowed. Group options carry their own `name:` (DVC drops
+Hydra's choice names), and that name must be one of the files of the group's folder.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from relevance_kit.errors import ConfigError
+
+CONF_DIR = Path("conf")
+PARAMS_FILE = Path("params.yaml")
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+class DataFile(Strict):
+    filename: str
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    url: str | None = None
+
+
+class DataConfig(Strict):
+    name: str
+    loader: Literal["esci"]
+    mirror_dirs: list[str]
+    download: bool
+    files: dict[Literal["judgments", "queries", "listings"], DataFile]
+    source_scheme: str
+    rating_to_source: dict[str, str]
+    annotator_id: str
+    judged_at: date
+    on_bad_rows: Literal["error", "quarantine"]
+
+
+# --- taxonomy and guidelines ------------------------------------------------------------
+
+
+class Label(Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    display: str
+    gain: Annotated[float, Field(ge=0.0, le=1.0)]
+    definition: str
+
+
+class TaxonomyConfig(Strict):
+    """Labels best first: that order is the ordinal scale."""
+
+    name: str
+    labels: Annotated[list[Label], Field(min_length=2)]
+    source_maps: dict[str, dict[str, str]]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaxonomyConfig:
+        ids = self.ids
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"label ids must be unique, got {ids}")
+        gains = [label.gain for label in self.labels]
+        if gains != sorted(gains, reverse=True):
+            raise ValueError(f"labels must be listed best first (gains non-increasing), got {gains}")
+        for scheme, mapping in self.source_maps.items():
+            unknown = sorted(set(mapping.values()) - set(ids))
+            if unknown:
+                raise ValueError(f"source_maps.{scheme} maps to unknown label(s) {unknown}; labels are {ids}")
+        return self
+
+    @property
+    def ids(self) -> list[str]:
+        return [label.id for label in self.labels]
+
+    @property
+    def display(self) -> dict[str, str]:
+        return {label.id: label.display for label in self.labels}
+
+    @property
+    def gains(self) -> dict[str, float]:
+        return {label.id: label.gain for label in self.labels}
+
+
+class GuidelineExample(Strict):
+    query: str
+    listing: str
+    labels: dict[str, str]  # taxonomy name -> label id, so one example serves every taxonomy
+    rationale: str
+
+
+class GuidelineVersion(Strict):
+    version: str
+    effective_from: date
+    text: str
+    examples: list[GuidelineExample] = []
+
+
+class GuidelinesConfig(Strict):
+    name: str
+    versions: Annotated[list[GuidelineVersion], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GuidelinesConfig:
+        dates = [v.effective_from for v in self.versions]
+        if dates != sorted(dates) or len(set(dates)) != len(dates):
+            raise ValueError(f"versions must have increasing effective_from dates, got {dates}")
+        return self
+
+    def version_at(self, when: date) -> GuidelineVersion:
+        """The guideline version in force on `when`."""
+        in_force = [v for v in self.versions if v.effective_from <= when]
+        if not in_force:
+            first = self.versions[0]
+            raise ConfigError(
+                f"guidelines.versions: no version in force on {when}; the first is "
+                f"{first.version!r}, effective from {first.effective_from}"
+            )
+        return in_force[-1]
+
+    @property
+    def current(self) -> GuidelineVersion:
+        return self.versions[-1]
+
+
+# --- sampling and golden ----------------------------------------------------------------
+
+SplitSize = Annotated[int, Field(gt=0)] | Annotated[float, Field(gt=0.0, lt=1.0)] | Literal["rest"]
+SPLITS = ("golden", "annotate", "teacher", "unlabeled")
+
+
+class TargetedRuleConfig(Strict):
+    name: str
+    where: dict[str, dict[str, Any]]
+    max_pairs: Annotated[int, Field(gt=0)]
+
+
+class AnnotateSampling(Strict):
+    strata: list[str]
+    max_pairs: Annotated[int, Field(gt=0)] | None
+    targeted: list[TargetedRuleConfig] = []
+
+
+class GoldenSampling(Strict):
+    max_pairs_per_query: Annotated[int, Field(gt=0)] | None
+
+
+class UnlabeledSampling(Strict):
+    retriever: Literal["bm25"]
+    top_k: Annotated[int, Field(gt=0)]
+
+
+class SamplingConfig(Strict):
+    name: str
+    splits: dict[Literal["golden", "annotate", "teacher", "unlabeled"], SplitSize]
+    max_queries: Annotated[int, Field(gt=0)] | None
+    query_strata: list[Literal["query_length_bucket", "category"]]
+    annotate: AnnotateSampling
+    golden: GoldenSampling
+    unlabeled: UnlabeledSampling
+
+    @model_validator(mode="after")
+    def _all_splits(self) -> SamplingConfig:
+        missing = [s for s in SPLITS if s not in self.splits]
+        if missing:
+            raise ValueError(f"splits must give a size for {list(SPLITS)}; missing {missing}")
+        if list(self.splits.values()).count("rest") > 1:
+            raise ValueError("at most one split may take 'rest'")
+        return self
+
+
+class GoldenConfig(Strict):
+    name: str
+    annotation_files: list[str]
+    tie_break: Literal["most_severe", "least_severe", "review"]
+    review_formats: list[Literal["csv", "label_studio"]]
+
+
+# --- tiers ------------------------------------------------------------------------------
+
+
+class PromptConfig(Strict):
+    name: str
+    n_shots: Annotated[int, Field(ge=0)]
+    rationale: bool
+    system: str
+    user: str
+
+
+class AnnotatorConfig(Strict):
+    name: str
+    backend: Literal["human", "openai", "hf_local"]
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+    samples: Annotated[int, Field(gt=0)] = 1
+    sees_images: bool = False
+    max_concurrency: Annotated[int, Field(gt=0)] = 1
+    price_per_million_tokens: dict[Literal["input", "output"], float] | None = None
+
+
+class LoraConfig(Strict):
+    r: Annotated[int, Field(gt=0)]
+    alpha: Annotated[int, Field(gt=0)]
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+Precision = Literal["32-true", "16-mixed", "bf16-mixed", "bf16-true"]
+
+
+class TeacherConfig(Strict):
+    name: str
+    kind: Literal["causal_lm", "cross_encoder"]
+    model: str
+    sees_images: bool
+    lora: LoraConfig | None
+    precision: Precision
+    max_length: Annotated[int, Field(gt=0)]
+    epochs: Annotated[int, Field(gt=0)]
+    batch_size: Annotated[int, Field(gt=0)]
+    lr: Annotated[float, Field(gt=0.0)]
+
+
+class StudentConfig(Strict):
+    name: str
+    encoder: str
+    shared_towers: bool
+    projection_dim: Annotated[int, Field(gt=0)] | None
+    query_max_length: Annotated[int, Field(gt=0)]
+    listing_max_length: Annotated[int, Field(gt=0)]
+    epochs: Annotated[int, Field(gt=0)]
+    batch_size: Annotated[int, Field(gt=0)]
+    lr: Annotated[float, Field(gt=0.0)]
+
+
+class TrainerConfig(Strict):
+    name: str
+    accelerator: Literal["cpu", "gpu", "auto"]
+    devices: Annotated[int, Field(gt=0)]
+    strategy: Literal["auto", "ddp", "fsdp"]
+    precision: Precision
+    accumulate_grad_batches: Annotated[int, Field(gt=0)]
+
+
+class InferenceConfig(Strict):
+    name: str
+    backend: Literal["hf", "openai_compatible", "vllm"]
+    batch_size: Annotated[int, Field(gt=0)]
+    tensor_parallel_size: Annotated[int, Field(gt=0)] = 1
+
+
+class EvaluationConfig(Strict):
+    name: str
+    baselines: list[Literal["majority", "bm25", "minilm_zero_shot"]]
+    bootstrap_resamples: Annotated[int, Field(ge=50)]
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
+    reference_tier: str
+
+
+class IntegrationConfig(Strict):
+    name: str
+    k: Annotated[int, Field(gt=0)]
+    modes: list[dict[str, Any]]
+
+
+class MonitoringConfig(Strict):
+    name: str
+    requests_per_day: Annotated[int, Field(gt=0)]
+    detector: Literal["threshold", "cusum"]
+    drop_threshold: Annotated[float, Field(gt=0.0)]
+    window_days: Annotated[int, Field(gt=0)]
+
+
+class PathsConfig(Strict):
+    prepared: str
+    splits: str
+    golden: str
+    annotations: str
+    predictions: str
+    models: str
+    metrics: str
+    plots: str
+    reports: str
+
+
+# --- the whole config -------------------------------------------------------------------
+
+GROUPS = (
+    "data", "taxonomy", "guidelines", "prompt", "sampling", "golden", "annotator", "teacher",
+    "student", "trainer", "inference", "evaluation", "integration", "monitoring",
+)  # fmt: skip
+
+
+class RelevanceConfig(Strict):
+    seed: int
+    experiment: str
+    paths: PathsConfig
+    data: DataConfig
+    taxonomy: TaxonomyConfig
+    guidelines: GuidelinesConfig
+    prompt: PromptConfig
+    sampling: SamplingConfig
+    golden: GoldenConfig
+    annotator: AnnotatorConfig
+    teacher: TeacherConfig
+    student: StudentConfig
+    trainer: TrainerConfig
+    inference: InferenceConfig
+    evaluation: EvaluationConfig
+    integration: IntegrationConfig
+    monitoring: MonitoringConfig
+
+    @model_validator(mode="after")
+    def _cross_group(self) -> RelevanceConfig:
+        source_map = self.taxonomy.source_maps.get(self.data.source_scheme)
+        if source_map is None:
+            raise ValueError(
+                f"taxonomy {self.taxonomy.name!r} has no source_maps.{self.data.source_scheme} "
+                f"for the {self.data.name!r} data; it maps: {sorted(self.taxonomy.source_maps)}"
+            )
+        unmapped = sorted(set(self.data.rating_to_source.values()) - set(source_map))
+        if unmapped:
+            raise ValueError(
+                f"taxonomy.source_maps.{self.data.source_scheme} lacks source label(s) {unmapped}"
+            )
+        for v in self.guidelines.versions:
+            for i, ex in enumerate(v.examples):
+                label = ex.labels.get(self.taxonomy.name)
+                if label not in self.taxonomy.ids:
+                    raise ValueError(
+                        f"guidelines version {v.version} example {i} ({ex.query!r}) has label "
+                        f"{label!r} for taxonomy {self.taxonomy.name!r}; allowed: {self.taxonomy.ids}"
+                    )
+        return self
+
+    def source_to_label(self) -> dict[str, str]:
+        """The dataset's raw rating -> taxonomy label id (through the source scheme)."""
+        source_map = self.taxonomy.source_maps[self.data.source_scheme]
+        return {raw: source_map[src] for raw, src in self.data.rating_to_source.items()}
+
+
+# --- loading, composing and error messages ----------------------------------------------
+
+
+def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
+    """The options of a config group: the YAML files of its folder."""
+    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+
+
+def validate(raw: dict[str, Any], conf_dir: Path = CONF_DIR, where: str = "params.yaml") -> RelevanceConfig:
+    """Validate a composed config; raise ConfigError naming key path, value and what is allowed."""
+    _check_group_choices(raw, conf_dir, where)
+    try:
+        return RelevanceConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, raw, where)) from None
+
+
+def _check_group_choices(raw: dict[str, Any], conf_dir: Path, where: str) -> None:
+    """Each group's `name` (and `experiment`) must be one of the files of its folder; checked
+    first, because a wrong choice explains every error that would follow from it."""
+    for group in (*GROUPS, "experiment"):
+        node = raw.get(group)
+        choice = node if group == "experiment" else node.get("name") if isinstance(node, dict) else None
+        options = group_options(group, conf_dir)
+        if isinstance(choice, str) and options and choice not in options:
+            key = "experiment" if group == "experiment" else f"{group}.name"
+            raise ConfigError(
+                f"{where}: {key} = {choice!r} is not an option of group '{group}'; "
+                f"choose one of: {', '.join(options)} (files in {conf_dir / group})"
+            )
+
+
+def load_config(path: str | Path = PARAMS_FILE, conf_dir: str | Path = CONF_DIR) -> RelevanceConfig:
+    """Read and validate params.yaml: the first thing every stage does."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: not found; compose it with `relevance-kit compose` or `dvc exp run`")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return validate(raw, Path(conf_dir), where=str(path))
+
+
+def compose(overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR) -> str:
+    """Compose conf/ with Hydra exactly as DVC does (`dvc exp run -S ...`) and return the
+    YAML text that DVC writes to params.yaml."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=list(overrides or []))
+        OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"composing {conf_dir} with overrides {overrides or []}: {exc}") from None
+    return OmegaConf.to_yaml(cfg)
+
+
+def _format_errors(exc: ValidationError, raw: dict[str, Any], where: str) -> str:
+    """One line per bad key: its path, its value and what is allowed (union alternatives
+    joined with 'or')."""
+    problems: dict[str, list[str]] = {}
+    for err in exc.errors():
+        loc = [part for part in err["loc"] if not _is_pydantic_branch(part)]
+        key = _key_path(loc)
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(loc[:-1])) or "?"
+            line = f"{key}: unknown key; allowed keys here: {allowed}"
+        elif err["type"] == "value_error":  # a model-level rule: its message names the keys
+            line = f"{key}: {err['msg'].removeprefix('Value error, ')}"
+        else:
+            value = _lookup(raw, loc)
+            line = f"{key} = {'<missing>' if value is _MISSING else repr(value)}: {err['msg']}"
+        head, _, msg = line.partition(": ")
+        if msg not in problems.setdefault(head, []):
+            problems[head].append(msg)
+    lines = [f"{where}: invalid config"]
+    lines += [f"  {head}: {' or '.join(msgs)}" for head, msgs in problems.items()]
+    return "\n".join(lines)
+
+
+_MISSING = object()
+
+
+def _is_pydantic_branch(part: Any) -> bool:
+    """Union branch markers such as 'int' or 'constrained-float' that pydantic puts in locs."""
+    return isinstance(part, str) and (part in {"int", "float", "str", "bool", "none"} or "[" in part or part.startswith("constrained-") or part.startswith("literal"))
+
+
+def _key_path(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+def _lookup(raw: Any, loc: list[Any]) -> Any:
+    node = raw
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return node
+
+
+def _allowed_keys(loc: list[Any]) -> list[str]:
+    """Field names of the model found at `loc` in RelevanceConfig (list items skipped)."""
+    model: Any = RelevanceConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel inside an annotation such as `list[Label]` or `LoraConfig | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,64 @@
+"""Find a source file in a mirror folder, or download it, and verify its sha256.
+
+A checksum mismatch is always an error: a silently different dataset would make every
+number downstream incomparable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import requests
+from tqdm import tqdm
+
+from relevance_kit.config import DataFile
+from relevance_kit.errors import DataError
+from relevance_kit.io import atomic_path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def locate(spec: DataFile, mirror_dirs: list[str], download: bool) -> Path:
+    """Return a verified local copy of `spec`: the first mirror folder that has it, else a
+    download into the last mirror folder (when allowed)."""
+    for folder in mirror_dirs:
+        candidate = Path(folder) / spec.filename
+        if candidate.exists():
+            _verify(candidate, spec)
+            return candidate
+    if not download or not spec.url:
+        raise DataError(
+            f"{spec.filename}: not found in any mirror folder {mirror_dirs} and downloading is "
+            f"{'off (data.download: false)' if not download else 'impossible (no url)'}"
+        )
+    target = Path(mirror_dirs[-1]) / spec.filename
+    _download(spec.url, target)
+    _verify(target, spec)
+    return target
+
+
+def _verify(path: Path, spec: DataFile) -> None:
+    actual = sha256_of(path)
+    if actual != spec.sha256:
+        raise DataError(f"{path}: sha256 {actual} does not match the pinned {spec.sha256}")
+
+
+def _download(url: str, target: Path) -> None:
+    try:
+        response = requests.get(url, stream=True, timeout=60)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise DataError(f"downloading {url}: {exc}") from None
+    total = int(response.headers.get("content-length", 0)) or None
+    with atomic_path(target) as tmp, tmp.open("wb") as out:
+        with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
+            for chunk in response.iter_content(1 << 16):
+                out.write(chunk)
+                bar.update(len(chunk))

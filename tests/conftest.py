@@ -1,0 +1,71 @@
+"""Shared fixtures: the repository root, the real ESCI data, and throw-away project folders
+in which stage scripts run exactly as DVC runs them (cwd = project root, params.yaml there)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from relevance_kit.config import compose
+
+REPO = Path(__file__).resolve().parents[1]
+ESCI_DIR = (REPO / ".." / "shared" / "datasets" / "esci-us").resolve()
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def esci_dir() -> Path:
+    if not (ESCI_DIR / "esci_us_judgments.json").exists():
+        pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
+    return ESCI_DIR
+
+
+def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `a.b.c` in a nested dict (creating nothing: the path must exist but the last key)."""
+    *parents, last = dotted.split(".")
+    node = raw
+    for part in parents:
+        node = node[part]
+    node[last] = value
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Callable[..., Path]:
+    """Make a project folder: conf/ linked from the repo, params.yaml composed from
+    `overrides` and then edited with `edits` ({dotted.key: value}) to inject mistakes."""
+
+    def make(overrides: list[str] | None = None, edits: dict[str, Any] | None = None, raw_text: str | None = None) -> Path:
+        root = tmp_path / "project"
+        root.mkdir(exist_ok=True)
+        if not (root / "conf").exists():
+            (root / "conf").symlink_to(REPO / "conf")
+        raw = yaml.safe_load(compose(overrides or ["experiment=ci_tiny"], REPO / "conf"))
+        raw["data"]["mirror_dirs"] = [str(ESCI_DIR)]
+        raw["data"]["download"] = False
+        for key, value in (edits or {}).items():
+            set_key(raw, key, value)
+        (root / "params.yaml").write_text(raw_text if raw_text is not None else yaml.safe_dump(raw, sort_keys=False))
+        return root
+
+    return make
+
+
+def run_stage(name: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """Run `stages/<name>.py` as DVC would: from the project root."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "stages" / f"{name}.py")],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def files_under(root: Path, *folders: str) -> list[Path]:
+    return [p for folder in folders for p in (root / folder).rglob("*") if p.is_file()]

@@ -1,0 +1,134 @@
+"""Config composition and validation: every option composes and validates; params.yaml is
+a fresh compose of conf/; mistakes fail with key path, value and allowed choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from relevance_kit.config import GROUPS, compose, group_options, load_config, validate
+from relevance_kit.errors import ConfigError
+from tests.conftest import REPO, files_under, run_stage
+
+CONF = REPO / "conf"
+
+
+def test_params_yaml_is_a_fresh_compose_of_conf() -> None:
+    assert (REPO / "params.yaml").read_text() == compose([], CONF), (
+        "params.yaml differs from conf/: run `relevance-kit compose` and commit params.yaml"
+    )
+
+
+@pytest.mark.parametrize(
+    "override",
+    [f"{g}={o}" for g in (*GROUPS, "experiment") for o in group_options(g, CONF)],
+)
+def test_every_config_file_composes_and_validates(override: str) -> None:
+    group, option = override.split("=")
+    raw = yaml.safe_load(compose([override], CONF))
+    cfg = validate(raw, CONF)
+    chosen = cfg.experiment if group == "experiment" else getattr(cfg, group).name
+    assert chosen == option, f"conf/{group}/{option}.yaml must carry `name: {option}`"
+
+
+def test_production_experiment_has_the_etsy_shape() -> None:
+    cfg = validate(yaml.safe_load(compose(["experiment=etsy_gpu"], CONF)), CONF)
+    assert (cfg.annotator.model, cfg.teacher.model, cfg.student.encoder) == (
+        "o3", "Qwen/Qwen3-VL-4B-Instruct", "bert-base-uncased",
+    )
+    assert cfg.annotator.temperature is None and cfg.annotator.reasoning_effort == "medium"
+
+
+def test_unknown_group_option_names_the_choices() -> None:
+    with pytest.raises(ConfigError) as err:
+        compose(["taxonomy=etsy5"], CONF)
+    assert "etsy5" in str(err.value) and "etsy3" in str(err.value) and "esci4" in str(err.value)
+
+
+def _raw(**edits: object) -> dict:
+    raw = yaml.safe_load(compose(["experiment=ci_tiny"], CONF))
+    for dotted, value in edits.items():
+        *parents, last = dotted.split("__")
+        node = raw
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return raw
+
+
+def test_wrong_key_names_path_and_allowed_keys() -> None:
+    raw = _raw()
+    raw["sampling"]["max_querys"] = 3
+    with pytest.raises(ConfigError) as err:
+        validate(raw, CONF)
+    msg = str(err.value)
+    assert "sampling.max_querys: unknown key" in msg and "max_queries" in msg
+
+
+def test_wrong_type_names_path_and_value() -> None:
+    with pytest.raises(ConfigError) as err:
+        validate(_raw(evaluation__bootstrap_resamples="many"), CONF)
+    assert "evaluation.bootstrap_resamples = 'many'" in str(err.value)
+
+
+def test_wrong_nested_value_names_list_index() -> None:
+    raw = _raw()
+    raw["taxonomy"]["labels"][1]["gain"] = 7
+    with pytest.raises(ConfigError) as err:
+        validate(raw, CONF)
+    assert "taxonomy.labels[1].gain = 7" in str(err.value)
+
+
+def test_wrong_literal_lists_allowed_values() -> None:
+    with pytest.raises(ConfigError) as err:
+        validate(_raw(golden__tie_break="coin_flip"), CONF)
+    msg = str(err.value)
+    assert "golden.tie_break = 'coin_flip'" in msg and "most_severe" in msg
+
+
+def test_group_option_in_params_must_exist() -> None:
+    with pytest.raises(ConfigError) as err:
+        validate(_raw(teacher__name="gpt5_teacher"), CONF)
+    msg = str(err.value)
+    assert "teacher.name = 'gpt5_teacher'" in msg and "tiny_random" in msg
+
+
+def test_taxonomy_must_map_the_dataset_labels() -> None:
+    raw = _raw()
+    del raw["taxonomy"]["source_maps"]["esci"]["C"]
+    with pytest.raises(ConfigError) as err:
+        validate(raw, CONF)
+    assert "lacks source label(s) ['C']" in str(err.value)
+
+
+def test_guideline_version_in_force() -> None:
+    cfg = validate(_raw(), CONF)
+    import datetime as dt
+
+    assert cfg.guidelines.version_at(dt.date(2019, 6, 1)).version == "2019.1"
+    assert cfg.guidelines.version_at(dt.date(2022, 6, 1)).version == "2020.2"
+    with pytest.raises(ConfigError, match="no version in force"):
+        cfg.guidelines.version_at(dt.date(2010, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"),
+    [
+        ({"sampling.max_querys": 3}, "sampling.max_querys: unknown key"),
+        ({"seed": "forty-two"}, "seed = 'forty-two'"),
+        ({"taxonomy.name": "etsy5"}, "choose one of: esci4, etsy3"),
+    ],
+)
+def test_stage_refuses_bad_config_and_writes_nothing(project, edits: dict, expected: str) -> None:
+    root: Path = project(edits=edits)
+    result = run_stage("prepare", root)
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert files_under(root, "data", "metrics") == []
+
+
+def test_missing_params_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "params.yaml", CONF)
