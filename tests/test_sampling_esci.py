@@ -1,0 +1,133 @@
+"""Smoke test of the sampling library on the real ESCI-US sample (150 queries, 6,678 judged
+pairs, 6,764 products), read straight from the shared, read-only dataset folder."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from relevance_kit.lexical import CatalogBM25
+from relevance_kit.sampling import (
+    REASON,
+    TargetRule,
+    combine_samples,
+    pair_features,
+    retrieve_candidates,
+    sampling_report,
+    split_queries,
+    stratified_sample,
+    targeted_sample,
+)
+
+ESCI = Path("/work/shared/datasets/esci-us")
+LABELS = {
+    "100.000": "relevant",
+    "10.000": "partially_relevant",
+    "1.000": "partially_relevant",
+    "0.000": "irrelevant",
+}
+SIZES = {"golden": 30, "annotate": 0.3, "teacher": 0.2, "unlabeled": "rest"}
+RULES = [
+    {
+        "name": "overlap_but_irrelevant",
+        "where": {"lexical_overlap": {"min_quantile": 0.75}, "label": {"in": ["irrelevant"]}},
+        "max_pairs": 100,
+    },
+    {
+        "name": "low_overlap_but_relevant",
+        "where": {"lexical_overlap": {"max_quantile": 0.25}, "label": {"in": ["relevant"]}},
+        "max_pairs": 100,
+    },
+    {"name": "rare_category", "where": {"category_frequency": {"max": 0.01}}, "max_pairs": 50},
+]
+
+pytestmark = pytest.mark.skipif(
+    not ESCI.is_dir(), reason=f"real-data smoke test: {ESCI} is absent on this machine"
+)
+
+
+@pytest.fixture(scope="module")
+def esci() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """queries, judgments (etsy3 labels), listings in the prepared-parquet column names."""
+    texts = [
+        q["queryText"]
+        for q in json.loads((ESCI / "esci_us_queryset.json").read_text())["querySetQueries"]
+    ]
+    query_id = {text: f"q{i:03d}" for i, text in enumerate(texts)}
+    judged = json.loads((ESCI / "esci_us_judgments.json").read_text())["judgmentRatings"]
+    judgments = pd.DataFrame(
+        [
+            {
+                "query_id": query_id[j["query"]],
+                "listing_id": r["docId"],
+                "label": LABELS[r["rating"]],
+            }
+            for j in judged
+            for r in j["ratings"]
+        ]
+    )
+    with gzip.open(ESCI / "ubi_ecommerce_products.json.gz", "rt") as lines:
+        products = [json.loads(line) for line in lines]
+    listings = pd.DataFrame(
+        {
+            "listing_id": [p["asin"] for p in products],
+            "title": [p["title"] for p in products],
+            "brand": [p["brand"] for p in products],
+            "color": [p["color"] for p in products],
+            "category": [p["category"] or [] for p in products],
+            "rating_count": [p["rating_count"] for p in products],
+        }
+    )
+    queries = pd.DataFrame({"query_id": list(query_id.values()), "text": list(query_id)})
+    return queries, judgments, listings
+
+
+def test_sampling_on_esci(esci):
+    queries, judgments, listings = esci
+    assert (len(queries), len(judgments)) == (150, 6678)
+    bm25 = CatalogBM25(listings)
+
+    splits = split_queries(queries, judgments, listings, SIZES, seed=0)
+    assert splits["query_id"].is_unique and len(splits) == 150
+    assert splits["split"].value_counts().to_dict() == {
+        "golden": 30,
+        "annotate": 45,
+        "unlabeled": 45,
+        "teacher": 30,
+    }
+    whole = splits["query_length_bucket"].value_counts(normalize=True)
+    golden = splits.loc[splits["split"] == "golden", "query_length_bucket"].value_counts(
+        normalize=True
+    )
+    assert (golden.reindex(whole.index, fill_value=0) - whole).abs().max() <= 0.05
+
+    in_split = {name: group for name, group in splits.groupby("split")["query_id"]}
+    annotate_pool = pair_features(
+        judgments[judgments["query_id"].isin(in_split["annotate"])], queries, listings, bm25
+    )
+    rules = [TargetRule.model_validate(rule) for rule in RULES]
+    annotate = combine_samples(
+        targeted_sample(annotate_pool, rules, seed=0),
+        stratified_sample(
+            annotate_pool, ["label", "category", "query_length_bucket"], n=500, seed=0
+        ),
+    )
+    candidates = retrieve_candidates(in_split["unlabeled"], queries, bm25, top_k=50)
+    assert "label" not in candidates.columns
+    judged = candidates.merge(judgments, on=["query_id", "listing_id"], how="left", indicator=True)
+    assert (judged["_merge"] == "left_only").any()
+
+    pairs = {
+        "golden": judgments[judgments["query_id"].isin(in_split["golden"])],
+        "annotate": annotate,
+        "unlabeled": candidates,
+    }
+    report = sampling_report(splits, pairs, rules)
+    assert report["leaked_queries"] == 0
+    assert all(count > 0 for count in report["targeted_rules"].values())
+    assert not annotate.duplicated(["query_id", "listing_id"]).any()
+    assert len(annotate) >= 500 and annotate[REASON].notna().all()
