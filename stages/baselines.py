@@ -1,0 +1,26 @@
+"""DVC stage `baselines`: the honest floors every tier must beat, fitted on the annotator's
+labels of the annotate pool and predicted on the golden pairs."""
+
+from pathlib import Path
+
+from relevance_kit.baselines import make_baseline
+from relevance_kit.config import RelevanceConfig
+from relevance_kit.io import read_parquet, write_parquet
+from relevance_kit.stage import run_stage
+
+
+def main(cfg: RelevanceConfig) -> None:
+    prepared = Path(cfg.paths.prepared)
+    queries = read_parquet(prepared / "queries.parquet")
+    listings = read_parquet(prepared / "listings.parquet")
+    train = read_parquet(Path(cfg.paths.annotations) / "judgments.parquet")
+    golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
+    out = Path(cfg.paths.predictions) / "baselines"
+    for name in cfg.evaluation.baselines:
+        baseline = make_baseline(name, queries, listings).fit(train, cfg.taxonomy.ids)
+        write_parquet(baseline.predict(golden[["query_id", "listing_id"]]), out / f"{name}.parquet")
+        print(f"baseline {name}: fitted on {len(train)} pairs, predicted {len(golden)} golden pairs")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,30 @@
+"""DVC stage `evaluate`: every tier on the same golden set: macro-F1 and per-class F1 with
+query-level bootstrap CIs, paired differences against the reference, confusion matrices."""
+
+from pathlib import Path
+
+from relevance_kit.config import RelevanceConfig
+from relevance_kit.io import read_parquet, write_csv, write_json, write_text
+from relevance_kit.report import confusion_rows, plot_confusion, render_markdown, tier_table
+from relevance_kit.stage import run_stage
+
+
+def main(cfg: RelevanceConfig) -> None:
+    golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
+    baselines = Path(cfg.paths.predictions) / "baselines"
+    predictions = {name: read_parquet(baselines / f"{name}.parquet") for name in cfg.evaluation.baselines}
+    ev = cfg.evaluation
+    reference = list(cfg.evaluation.baselines) if ev.reference_tier == "best_baseline" else ev.reference_tier
+    table = tier_table(golden, predictions, cfg.taxonomy.ids, ev.bootstrap_resamples, cfg.seed, reference, ev.confidence)
+
+    write_json(table, Path(cfg.paths.metrics) / "tiers.json")
+    write_text(render_markdown(table), Path(cfg.paths.reports) / "tiers.md")
+    plots = Path(cfg.paths.plots) / "confusion"
+    for name, pred in predictions.items():
+        plot_confusion(table["tiers"][name]["confusion_matrix"], cfg.taxonomy.ids, plots / f"{name}.png", f"{name} vs golden")
+        write_csv(confusion_rows(golden, pred), plots / f"{name}.csv")
+    print(render_markdown(table))
+
+
+if __name__ == "__main__":
+    run_stage(main)

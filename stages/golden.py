@@ -1,0 +1,37 @@
+"""DVC stage `golden`: the golden set from one or more human annotators per pair, its
+agreement report, and the review queue (CSV and Label Studio files) for unresolved pairs."""
+
+from pathlib import Path
+
+from relevance_kit.config import RelevanceConfig
+from relevance_kit.golden import export_label_studio_tasks, export_review_csv, label_studio_config
+from relevance_kit.golden.build import build_golden, read_annotation_file
+from relevance_kit.io import read_parquet, write_json, write_parquet, write_text
+from relevance_kit.stage import run_stage
+
+
+def main(cfg: RelevanceConfig) -> None:
+    labels, display = cfg.taxonomy.ids, cfg.taxonomy.display
+    prepared = Path(cfg.paths.prepared)
+    pairs = read_parquet(Path(cfg.paths.splits) / "golden_pool.parquet")
+    judgments = read_parquet(prepared / "judgments.parquet")
+    imports = {path: read_annotation_file(path, labels, display) for path in cfg.golden.annotation_files}
+    queries = read_parquet(prepared / "queries.parquet").rename(columns={"text": "query"})
+    listings = read_parquet(prepared / "listings.parquet")[["listing_id", "title", "brand", "color", "category"]]
+    context = pairs.merge(queries, on="query_id").merge(listings, on="listing_id")
+
+    result = build_golden(pairs, judgments, imports, labels, cfg.golden.tie_break, context)
+
+    out = Path(cfg.paths.golden)
+    write_parquet(result.golden, out / "golden.parquet")
+    if "csv" in cfg.golden.review_formats:
+        export_review_csv(result.review, out / "review" / "review.csv", labels, display)
+    if "label_studio" in cfg.golden.review_formats:
+        export_label_studio_tasks(result.review, out / "review" / "label_studio_tasks.json", labels, display)
+        write_text(label_studio_config(labels, display), out / "review" / "label_studio_config.xml")
+    write_json(result.report, Path(cfg.paths.metrics) / "agreement.json")
+    print(f"golden: {result.report['golden_pairs']} pairs, {result.report['to_review']} to review")
+
+
+if __name__ == "__main__":
+    run_stage(main)
