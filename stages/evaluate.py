@@ -8,11 +8,18 @@ from relevance_kit.io import read_parquet, write_csv, write_json, write_text
 from relevance_kit.report import confusion_rows, plot_confusion, render_markdown, tier_table
 from relevance_kit.stage import run_stage
 
+# Cascade tiers whose stage writes `<paths.predictions>/<tier>.parquet` (the prediction
+# contract of relevance_kit.report.prediction_frame). A tier listed here must also be a
+# dependency of `evaluate` in dvc.yaml.
+CASCADE_TIERS: tuple[str, ...] = ()
+
 
 def main(cfg: RelevanceConfig) -> None:
     golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
     baselines = Path(cfg.paths.predictions) / "baselines"
     predictions = {name: read_parquet(baselines / f"{name}.parquet") for name in cfg.evaluation.baselines}
+    for tier in CASCADE_TIERS:
+        predictions[tier] = read_parquet(Path(cfg.paths.predictions) / f"{tier}.parquet")
     ev = cfg.evaluation
     reference = list(cfg.evaluation.baselines) if ev.reference_tier == "best_baseline" else ev.reference_tier
     table = tier_table(golden, predictions, cfg.taxonomy.ids, ev.bootstrap_resamples, cfg.seed, reference, ev.confidence)

@@ -100,7 +100,7 @@ def aggregate_golden(
     adjudicated = _adjudicator_labels(judgments, counts.index, where or "judgments")
 
     decided = 2 * top > n  # strict majority; includes unanimous and single
-    label = least_severe.where(decided, adjudicated.fillna(rule))
+    label = least_severe.where(decided, adjudicated.where(adjudicated.notna(), rule))
     resolution = np.select(
         [n == 1, top == n, decided, adjudicated.notna()],
         ["single", "unanimous", "majority", "adjudicator"],
