@@ -20,7 +20,9 @@ BIN = Path(sys.executable).parent
 
 
 def sh(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    # PYTHONPATH: the copy's own relevance_kit, not the (editable) install's working tree.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(cwd)}
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
@@ -28,14 +30,15 @@ def sh(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedPro
 
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git copy of the tracked files, with ../shared beside it as in CI, on ci_tiny."""
+    """A git copy of the working tree (tracked and new, non-ignored files), with ../shared
+    beside it as in CI, on ci_tiny."""
     if not (ESCI_DIR / "esci_us_judgments.json").exists():
         pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
     base = tmp_path_factory.mktemp("e2e")
     (base / "shared" / "datasets").mkdir(parents=True)
     (base / "shared" / "datasets" / "esci-us").symlink_to(ESCI_DIR)
     root = base / "project"
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True)
     for name in filter(None, files.stdout.split("\0")):
         if (REPO / name).exists():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
