@@ -94,7 +94,7 @@ def test_checksum_mismatch_is_an_error(project, tmp_path: Path) -> None:
     root = project(edits=_fixture_edits(folder, shas, "quarantine"))
     result = run_stage("prepare", root)
     assert result.returncode == 2
-    assert "esci_us_queryset.json: sha256" in result.stderr and "does not match" in result.stderr
+    assert "esci_us_queryset.json (" in result.stderr and "does not match the pinned" in result.stderr
     assert files_under(root, "data", "metrics") == []
 
 
@@ -103,3 +103,37 @@ def test_missing_files_without_download_is_an_error(project, tmp_path: Path) -> 
     result = run_stage("prepare", root)
     assert result.returncode == 2
     assert "not found in any mirror folder" in result.stderr and "data.download: false" in result.stderr
+
+
+def test_download_when_no_mirror_has_the_files(project, tmp_path: Path) -> None:
+    """A real HTTP server on localhost stands in for the pinned public addresses."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    shas = _write_fixture(served)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        mirror = tmp_path / "mirror"
+        edits = _fixture_edits(mirror, shas, "quarantine")
+        edits["data.download"] = True
+        for role, name in [("judgments", "esci_us_judgments.json"), ("queries", "esci_us_queryset.json"),
+                           ("listings", "ubi_ecommerce_products.json.gz")]:
+            edits[f"data.files.{role}.url"] = f"{base}/{name}"
+        root = project(edits=edits)
+        result = run_stage("prepare", root)
+        assert result.returncode == 0, result.stderr
+        assert sorted(p.name for p in mirror.iterdir()) == [
+            "esci_us_judgments.json", "esci_us_queryset.json", "ubi_ecommerce_products.json.gz"]
+        # A download that does not match its pinned checksum is refused.
+        (mirror / "esci_us_queryset.json").unlink()
+        (served / "esci_us_queryset.json").write_text('{"querySetQueries": []}')
+        result = run_stage("prepare", project(edits=edits))
+        assert result.returncode == 2 and "does not match the pinned" in result.stderr
+        assert not (mirror / "esci_us_queryset.json").exists()  # the bad download is not kept
+    finally:
+        server.shutdown()

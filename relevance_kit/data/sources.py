@@ -39,18 +39,19 @@ def locate(spec: DataFile, mirror_dirs: list[str], download: bool) -> Path:
             f"{'off (data.download: false)' if not download else 'impossible (no url)'}"
         )
     target = Path(mirror_dirs[-1]) / spec.filename
-    _download(spec.url, target)
-    _verify(target, spec)
+    _download(spec, target)
     return target
 
 
 def _verify(path: Path, spec: DataFile) -> None:
     actual = sha256_of(path)
     if actual != spec.sha256:
-        raise DataError(f"{path}: sha256 {actual} does not match the pinned {spec.sha256}")
+        raise DataError(f"{spec.filename} ({path}): sha256 {actual} does not match the pinned {spec.sha256}")
 
 
-def _download(url: str, target: Path) -> None:
+def _download(spec: DataFile, target: Path) -> None:
+    """Download to a temporary file and keep it only when its checksum matches."""
+    url = str(spec.url)
     try:
         response = requests.get(url, stream=True, timeout=60)
         response.raise_for_status()
@@ -62,3 +63,5 @@ def _download(url: str, target: Path) -> None:
             for chunk in response.iter_content(1 << 16):
                 out.write(chunk)
                 bar.update(len(chunk))
+        out.flush()
+        _verify(tmp, spec)
