@@ -1,0 +1,1 @@
+"""Search integration of predicted relevance: simulation, modes, A/B statistics."""

@@ -1,0 +1,1 @@
+"""Daily relevance monitoring: request logs, the daily series, change detectors, alerts."""

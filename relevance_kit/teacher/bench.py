@@ -1,0 +1,121 @@
+"""Teacher benchmark (on demand, not in `dvc repro`): `python -m relevance_kit.teacher.bench`.
+
+Writes metrics/bench_teacher.json with ratios measured in the same run on the same pairs and
+model (SmolLM2-135M from models/base/smollm2_135m):
+- one-forward-pass label scoring vs generate-then-parse (pairs/s, ratio);
+- length-sorted vs unsorted batches of the one-pass scorer (ratio);
+- SFT training tokens/s and the process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from relevance_kit.config import RelevanceConfig, compose, validate
+from relevance_kit.io import read_parquet, write_json
+from relevance_kit.teacher.encoding import IGNORE, Pair, collate, make_encoder, pairs_from_frames
+from relevance_kit.teacher.models import TeacherBundle, load_pretrained, set_trainable
+from relevance_kit.teacher.modules import target_token_loss
+from relevance_kit.teacher.scoring import HFScorer
+
+
+def timed(fn: object, *args: object) -> tuple[object, float]:
+    started = time.perf_counter()
+    out = fn(*args)  # type: ignore[operator]
+    return out, time.perf_counter() - started
+
+
+def generate_then_parse(cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list[Pair], batch_size: int, max_new_tokens: int) -> list[str | None]:
+    """The slow way: greedy-generate a few tokens per pair and parse a label id from them."""
+    tok = bundle.tokenizer
+    renderer = make_encoder(cfg, bundle).renderer
+    tok.padding_side = "left"
+    labels = sorted(cfg.taxonomy.ids, key=len, reverse=True)  # `partially_relevant` before `relevant`
+    found: list[str | None] = []
+    with torch.inference_mode():
+        for start in range(0, len(pairs), batch_size):
+            texts = [renderer.text(p) for p in pairs[start : start + batch_size]]
+            batch = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            out = bundle.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id or tok.eos_token_id)
+            for text in tok.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True):
+                found.append(next((label for label in labels if label.replace("_", " ") in text.replace("_", " ")), None))
+    tok.padding_side = "right"
+    return found
+
+
+def training_throughput(cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list[Pair], batch_size: int, steps: int) -> dict[str, float]:
+    """Tokens/s of SFT steps (forward, backward, AdamW) with the configured trainable layers."""
+    encoder = make_encoder(cfg, bundle)
+    model = set_trainable(bundle, cfg.teacher.lora, cfg.teacher.trainable_layers).train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    features = [encoder.encode(p, with_target=True) for p in pairs]
+    pad = bundle.tokenizer.pad_token_id or 0
+    tokens, started = 0, time.perf_counter()
+    for step in range(steps):
+        chunk = features[(step * batch_size) % len(features) :][:batch_size]
+        batch = collate(chunk, pad)
+        loss = target_token_loss(model, batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        tokens += int(batch["attention_mask"].sum())
+    seconds = time.perf_counter() - started
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"tokens_per_second": tokens / seconds, "steps": steps, "batch_size": batch_size, "seconds": seconds, "trainable_parameters": trained, "target_mask_ignore_id": IGNORE}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pairs", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--train-steps", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--output", default="metrics/bench_teacher.json")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = validate(compose_yaml(["teacher=smollm2_135m"]))
+    prepared = Path(cfg.paths.prepared)
+    golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet").sample(args.pairs, random_state=0)
+    pairs = pairs_from_frames(golden, read_parquet(prepared / "queries.parquet"), read_parquet(prepared / "listings.parquet"), "golden sample")
+    bundle = load_pretrained("causal_lm", cfg.teacher.model, cfg.taxonomy.ids)
+    bundle.model.eval()
+    sorted_scorer = HFScorer(cfg, bundle, args.batch_size, sort_by_length=True)
+    HFScorer(cfg, bundle, args.batch_size).score(pairs[: args.batch_size])  # warm-up
+    probs, one_pass_s = timed(sorted_scorer.score, pairs)
+    _, unsorted_s = timed(HFScorer(cfg, bundle, args.batch_size, sort_by_length=False).score, pairs)
+    parsed, generate_s = timed(generate_then_parse, cfg, bundle, pairs, args.batch_size, 8)
+    train = training_throughput(cfg, bundle, pairs, args.batch_size, args.train_steps)
+    n = len(pairs)
+    lengths = [len(make_encoder(cfg, bundle).encode(p, with_target=False)["input_ids"]) for p in pairs]
+    result = {
+        "model": cfg.teacher.model, "pairs": n, "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
+        "prompt_tokens": {"mean": float(np.mean(lengths)), "min": int(min(lengths)), "max": int(max(lengths))},
+        "one_pass_pairs_per_second": n / one_pass_s,
+        "generate_then_parse_pairs_per_second": n / generate_s,
+        "one_pass_speedup_vs_generate": generate_s / one_pass_s,
+        "generate_unparseable_share": sum(p is None for p in parsed) / n,
+        "unsorted_pairs_per_second": n / unsorted_s,
+        "length_sorted_speedup": unsorted_s / one_pass_s,
+        "probabilities_sum_to_one": bool(np.allclose(np.asarray(probs).sum(1), 1.0)),
+        "train": train,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }  # fmt: skip
+    write_json(result, args.output)
+    print(result)
+
+
+def compose_yaml(overrides: list[str]) -> dict:
+    import yaml
+
+    return yaml.safe_load(compose(overrides))
+
+
+if __name__ == "__main__":
+    main()

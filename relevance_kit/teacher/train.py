@@ -1,0 +1,151 @@
+"""Train a teacher tier on the annotator's labels and export it with its decision biases.
+
+Held-out queries (never pairs) form the validation slice: Lightning reports its macro-F1
+each epoch, and after training the exported model's probabilities on it tune the per-class
+decision biases (relevance_kit.decision). Checkpoints are written every few steps and keyed
+by a hash of the settings, so an interrupted run resumes (`ckpt_path="last"`) instead of
+repeating work, and a run with other settings never resumes a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from sklearn.model_selection import GroupShuffleSplit
+from torch.utils.data import DataLoader
+
+from relevance_kit.config import RelevanceConfig
+from relevance_kit.decision import DecisionBiases
+from relevance_kit.errors import DataError
+from relevance_kit.io import write_json
+from relevance_kit.teacher.encoding import Pair, collate, make_encoder, pairs_from_frames
+from relevance_kit.teacher.models import TeacherBundle, export, load_teacher, set_trainable
+from relevance_kit.teacher.modules import CrossEncoderModule, TeacherSFTModule
+from relevance_kit.teacher.scoring import HFScorer
+
+CHECKPOINT_EVERY_STEPS = 25
+
+
+def split_by_query(pairs: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and validation pairs with no query in both."""
+    if pairs["query_id"].nunique() < 2:
+        raise DataError(f"the teacher needs annotator labels on at least 2 queries to hold one out; got {pairs['query_id'].nunique()}")
+    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    train_idx, val_idx = next(splitter.split(pairs, groups=pairs["query_id"]))
+    return pairs.iloc[train_idx].reset_index(drop=True), pairs.iloc[val_idx].reset_index(drop=True)
+
+
+class TeacherDataModule(L.LightningDataModule):
+    """Encoded training and validation pairs; batches are right-padded by `collate`."""
+
+    def __init__(self, train: list[dict[str, Any]], val: list[dict[str, Any]], batch_size: int, pad_id: int, seed: int) -> None:
+        super().__init__()
+        self.train, self.val = train, val
+        self.batch_size, self.pad_id, self.seed = batch_size, pad_id, seed
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, generator=generator, collate_fn=self._collate)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val, batch_size=self.batch_size, collate_fn=self._collate)
+
+    def _collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return collate(features, self.pad_id)
+
+
+def settings_hash(cfg: RelevanceConfig, n_train: int) -> str:
+    """What a checkpoint depends on: resuming one trained under other settings would be wrong."""
+    keys = {"teacher": cfg.teacher.model_dump(), "trainer": cfg.trainer.model_dump(), "labels": cfg.taxonomy.ids, "seed": cfg.seed, "n_train": n_train}
+    return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def build_module(cfg: RelevanceConfig, bundle: TeacherBundle, first_token_ids: list[int] | None) -> L.LightningModule:
+    model = set_trainable(bundle, cfg.teacher.lora, cfg.teacher.trainable_layers)
+    t = cfg.teacher
+    if bundle.kind == "cross_encoder":
+        return CrossEncoderModule(model, t.optimizer, t.scheduler)
+    return TeacherSFTModule(model, first_token_ids or [], t.optimizer, t.scheduler)
+
+
+def make_trainer(cfg: RelevanceConfig, out_dir: Path, checkpoints: Path, logger: Any = None) -> L.Trainer:
+    tr = cfg.trainer
+    checkpoint = ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0, every_n_train_steps=CHECKPOINT_EVERY_STEPS, save_on_train_epoch_end=True)
+    return L.Trainer(
+        max_epochs=cfg.teacher.epochs, accelerator=tr.accelerator, devices=tr.devices, strategy=tr.strategy,
+        precision=tr.precision, accumulate_grad_batches=tr.accumulate_grad_batches, gradient_clip_val=tr.gradient_clip_val,
+        log_every_n_steps=tr.log_every_n_steps, callbacks=[checkpoint], logger=logger if logger is not None else False,
+        default_root_dir=out_dir, enable_model_summary=False, num_sanity_val_steps=0,
+    )  # fmt: skip
+
+
+def train_teacher(cfg: RelevanceConfig, labelled: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame, out_dir: Path, logger: Any = None) -> dict[str, Any]:
+    """Fit the configured teacher on `labelled` (query_id, listing_id, label[, rationale]) and
+    write `<out_dir>/export` (model + tokenizer), `decision.json` (biases) and return metrics."""
+    t = cfg.teacher
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    train_frame, val_frame = split_by_query(labelled, t.validation_fraction, cfg.seed)
+    if t.max_train_pairs is not None and len(train_frame) > t.max_train_pairs:
+        train_frame = train_frame.sample(t.max_train_pairs, random_state=cfg.seed).reset_index(drop=True)
+    bundle = load_teacher(t, cfg.taxonomy.ids, cfg.seed)
+    encoder = make_encoder(cfg, bundle)
+    train_pairs = pairs_from_frames(train_frame, queries, listings, "annotator labels (train)")
+    val_pairs = pairs_from_frames(val_frame, queries, listings, "annotator labels (validation)")
+    pad_id = bundle.tokenizer.pad_token_id if bundle.tokenizer.pad_token_id is not None else 0
+    dm = TeacherDataModule(
+        [encoder.encode(p, with_target=True) for p in train_pairs], [encoder.encode(p, with_target=True) for p in val_pairs],
+        t.batch_size, pad_id, cfg.seed,
+    )  # fmt: skip
+    module = build_module(cfg, bundle, getattr(encoder, "first_token_ids", None))
+    checkpoints = out_dir / "checkpoints" / settings_hash(cfg, len(train_frame))
+    for stale in (out_dir / "checkpoints").glob("*"):
+        if stale != checkpoints:
+            shutil.rmtree(stale)
+    trainer = make_trainer(cfg, out_dir, checkpoints, logger)
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path="last" if (checkpoints / "last.ckpt").exists() else None)
+    train_seconds = time.perf_counter() - started
+    bundle.model = module.model.merge_and_unload() if hasattr(module.model, "merge_and_unload") else module.model
+    export(bundle, out_dir / "export")
+    biases, val_seconds = fit_biases(cfg, bundle, val_pairs)
+    write_json(biases.to_dict(), out_dir / "decision.json")
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # done: nothing left to resume
+    n_tokens = sum(len(f["input_ids"]) for f in dm.train) * t.epochs
+    return {
+        "teacher": t.name,
+        "train_pairs": len(train_frame),
+        "validation_pairs": len(val_frame),
+        "validation_queries": int(val_frame["query_id"].nunique()),
+        "train_seconds": round(train_seconds, 1),
+        "train_tokens_per_second": round(n_tokens / train_seconds, 1) if train_seconds else None,
+        "validation_scoring_seconds": round(val_seconds, 1),
+        "global_step": int(trainer.global_step),
+        "validation_macro_f1": biases.validation_macro_f1,
+        "decision_biases": biases.to_dict()["biases"],
+    }
+
+
+def fit_biases(cfg: RelevanceConfig, bundle: TeacherBundle, val_pairs: list[Pair]) -> tuple[DecisionBiases, float]:
+    """Score the validation slice with the trained model (the hf scorer) and tune biases."""
+    started = time.perf_counter()
+    probs = HFScorer(cfg, bundle, batch_size=cfg.teacher.batch_size * 2).score(val_pairs, desc="validation scoring")
+    seconds = time.perf_counter() - started
+    return DecisionBiases(cfg.taxonomy.ids).fit(probs, [p.label for p in val_pairs]), seconds
+
+
+def load_biases(out_dir: Path, labels: list[str]) -> DecisionBiases:
+    path = out_dir / "decision.json"
+    if not path.exists():
+        raise DataError(f"{path}: not found; train the teacher first (stage train_teacher)")
+    return DecisionBiases.from_dict(json.loads(path.read_text()), labels)
