@@ -55,7 +55,7 @@ def catalogue(tmp_path: Path, same_text: bool = False) -> tuple[pd.DataFrame, pd
     return queries, pd.DataFrame(rows), pd.DataFrame(pairs)
 
 
-def overfit(cfg: RelevanceConfig, tmp_path: Path, same_text: bool = False) -> tuple[list[float], np.ndarray, list[str]]:
+def overfit(cfg: RelevanceConfig, tmp_path: Path, same_text: bool = False, return_bundle: bool = False) -> tuple[Any, ...]:
     queries, listings, labelled = catalogue(tmp_path, same_text)
     bundle = load_teacher(cfg.teacher, LABELS)
     encoder = make_encoder(cfg, bundle)
@@ -72,6 +72,8 @@ def overfit(cfg: RelevanceConfig, tmp_path: Path, same_text: bool = False) -> tu
     trainer.callbacks.append(Record())
     trainer.fit(module, datamodule=TeacherDataModule(features, features, 6, bundle.tokenizer.pad_token_id, 0))
     probs = HFScorer(cfg, bundle, batch_size=4).score(pairs)
+    if return_bundle:
+        return losses, probs, list(labelled["label"]), bundle
     return losses, probs, list(labelled["label"])
 
 
