@@ -7,9 +7,13 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test install
+.PHONY: demo test install browser
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed browser
+
+# Headless Chromium renders the report page in its test (Debian package; needs root).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "note: install chromium to run the report-page test"
 
 # torch==2.13.0 first: the CPU wheel that lies on this machine's disk (a bare `torch`
 # requirement would pull a multi-GB CUDA build).

@@ -217,13 +217,14 @@ class ServeConfig(Strict):
 
 class AnnotatorGate(Strict):
     """validate_annotator: the alignment the annotator must reach on golden before it may
-    label the pool; `max_queries` caps the golden queries spent on it (whole queries, so the
-    query-level bootstrap stays valid)."""
+    label the pool; `max_queries` and `max_pairs_per_query` cap the golden pairs spent on it
+    (a seeded sample of queries, then of pairs within each)."""
 
     min_macro_f1: Annotated[float, Field(ge=0.0, le=1.0)]
     min_kappa: Annotated[float, Field(ge=-1.0, le=1.0)]
     on_fail: Literal["stop", "warn"] = "stop"
     max_queries: Annotated[int, Field(gt=0)] | None = None
+    max_pairs_per_query: Annotated[int, Field(gt=0)] | None = None
 
 
 class AnnotatorConfig(Strict):
@@ -238,8 +239,11 @@ class AnnotatorConfig(Strict):
     sees_images: bool = False
     max_concurrency: Annotated[int, Field(gt=0)] = 1
     price_per_million_tokens: dict[Literal["input", "output"], float] | None = None
-    response_format: Literal["json_schema", "json_object", "text"] = "json_schema"
+    # json_schema: OpenAI / vLLM; json_object_schema: llama-cpp-python's {"type": "json_object",
+    # "schema": ...}; json_object: any JSON; text: the plain-text fallback parser only.
+    response_format: Literal["json_schema", "json_object_schema", "json_object", "text"] = "json_schema"
     max_tokens: Annotated[int, Field(gt=0)] = 300
+    max_rationale_chars: Annotated[int, Field(gt=0)] = 240  # enforced by json_object_schema (llama.cpp grammar)
     max_reasks: Annotated[int, Field(ge=0)] = 1
     tie_break: Literal["most_severe", "least_severe", "review"] = "most_severe"
     review_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.6  # self-consistency threshold
@@ -303,6 +307,7 @@ class TeacherConfig(Strict):
     max_length: Annotated[int, Field(gt=0)]
     listing_max_chars: Annotated[int, Field(gt=0)] = 600
     answer_prefix: str = "Label:"
+    prompt_style: Literal["full", "compact"] = "full"  # compact: label ids + query + listing, no system prompt (CPU)
     verbalizers: dict[str, str] = {}  # label id -> answer text; labels not named answer with their id
     rationale_in_target: bool = False  # SFT target = label verbalizer, then the annotator's rationale
     max_train_pairs: Annotated[int, Field(gt=0)] | None = None
@@ -323,6 +328,52 @@ class TeacherConfig(Strict):
         if self.kind == "cross_encoder" and (self.lora is not None or self.rationale_in_target):
             raise ValueError("teacher.kind = 'cross_encoder' classifies directly: lora and rationale_in_target must be null/false")
         return self
+
+
+class StudentLoss(Strict):
+    """alpha * T^2 * KL(teacher soft labels || student at temperature T) + (1 - alpha) *
+    cross-entropy on hard labels (pairs without one contribute only the KL term)."""
+
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)]
+    temperature: Annotated[float, Field(gt=0.0)]
+    # taxonomy name -> label id -> weight of pairs of that class (pinned per taxonomy, so a
+    # taxonomy swap never silently trains unweighted)
+    class_weights: dict[str, dict[str, Annotated[float, Field(gt=0.0)]]]
+
+
+class StudentHead(Strict):
+    """MLP over the chosen pair features of [u, v, u*v, |u-v|] -> taxonomy logits."""
+
+    features: Annotated[list[Literal["query", "listing", "product", "abs_diff"]], Field(min_length=1)]
+    hidden: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]  # the first layer is split for serving
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> StudentHead:
+        if len(set(self.features)) != len(self.features):
+            raise ValueError(f"features must be unique, got {self.features}")
+        return self
+
+
+class StudentExport(Strict):
+    int8: bool  # serve the dynamically int8-quantized ONNX query encoder instead of fp32
+    index_batch_size: Annotated[int, Field(gt=0)]
+
+
+class StudentService(Strict):
+    max_listing_ids: Annotated[int, Field(gt=0)]
+    max_query_chars: Annotated[int, Field(gt=0)]
+    threads: Annotated[int, Field(gt=0)]
+    host: str
+    port: Annotated[int, Field(gt=0, lt=65536)]
+
+
+class StudentBench(Strict):
+    candidates: Annotated[int, Field(gt=0)]
+    repeats: Annotated[int, Field(gt=0)]
+    http_requests: Annotated[int, Field(gt=0)]
+    http_concurrency: Annotated[int, Field(gt=0)]
+    teacher_pairs: Annotated[int, Field(gt=0)]
 
 
 class StudentConfig(Strict):
@@ -348,7 +399,8 @@ class StudentConfig(Strict):
     loss: StudentLoss
     epochs: Annotated[int, Field(gt=0)]
     batch_size: Annotated[int, Field(gt=0)]
-    lr: Annotated[float, Field(gt=0.0)]
+    lr: Annotated[float, Field(gt=0.0)]  # the pretrained encoder's learning rate
+    head_lr: Annotated[float, Field(gt=0.0)]  # projection and head start from random: a larger rate
     weight_decay: Annotated[float, Field(ge=0.0)]
     export: StudentExport
     service: StudentService
@@ -418,18 +470,92 @@ class EvaluationConfig(Strict):
     reference_tier: str
 
 
+RelevanceMetric = Literal["pct_relevant", "pct_irrelevant", "ndcg"]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _check_scorer(scorer: str) -> str:
+    if scorer != "student" and not scorer.endswith(".parquet"):
+        raise ValueError(f"scorer = {scorer!r}: use 'student' or the path of a predictions .parquet with p_<label> columns")
+    return scorer
+
+
+class PopularityBaseline(Strict):
+    """Weights of the baseline ranker's per-query standardised BM25 and log1p(rating_count)."""
+
+    bm25_weight: Annotated[float, Field(ge=0.0)]
+    popularity_weight: Annotated[float, Field(ge=0.0)]
+
+
+class AbTestConfig(Strict):
+    bootstrap_resamples: Annotated[int, Field(ge=100)]
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)]
+    power: Annotated[float, Field(gt=0.5, lt=1.0)]
+    detect: dict[RelevanceMetric, Annotated[float, Field(gt=0.0)]]  # differences to size for
+
+
 class IntegrationConfig(Strict):
     name: str
     k: Annotated[int, Field(gt=0)]
-    modes: list[dict[str, Any]]
+    scorer: str  # student | path of a predictions parquet covering every pair
+    retrieve_k: Annotated[int, Field(ge=0)]  # BM25-retrieved unjudged candidates per query
+    unjudged: Literal["exclude", "irrelevant"]
+    baseline: PopularityBaseline
+    ranker: dict[str, Any]  # LightGBM LGBMRanker parameters
+    modes: list[dict[str, Any]]  # each {_target_: relevance_kit.integrate.modes.<Mode>, params}
+    abtest: AbTestConfig
+
+    @model_validator(mode="after")
+    def _targets(self) -> IntegrationConfig:
+        _check_scorer(self.scorer)
+        for i, mode in enumerate(self.modes):
+            if not isinstance(mode.get("_target_"), str):
+                raise ValueError(f"modes[{i}] = {mode}: needs `_target_`, e.g. relevance_kit.integrate.modes.Filter")
+        return self
+
+
+class Cusum(Strict):
+    slack: Annotated[float, Field(ge=0.0)]  # in standard deviations of the trailing window
+    limit: Annotated[float, Field(gt=0.0)]  # alert when the cumulative sum exceeds it
+
+
+class RequestLogSimulation(Strict):
+    """The simulated request log: live-like traffic with a regression injected from a day on."""
+
+    start_date: date
+    days: Annotated[int, Field(gt=0)]
+    requests_per_day: Annotated[int, Field(gt=0)]
+    regression_day: Annotated[int, Field(ge=0)] | None  # first broken day (0-based); null: none
+    regression_share: Probability  # share of shown slots replaced by random catalogue listings
 
 
 class MonitoringConfig(Strict):
     name: str
-    requests_per_day: Annotated[int, Field(gt=0)]
+    scorer: str  # the tier that labels sampled requests: student | predictions parquet
+    k: Annotated[int, Field(gt=0)]
+    requests_per_day: Annotated[int, Field(gt=0)]  # sampled and labelled per day
+    metric: RelevanceMetric
     detector: Literal["threshold", "cusum"]
-    drop_threshold: Annotated[float, Field(gt=0.0)]
+    drop_threshold: Annotated[float, Field(gt=0.0)]  # threshold detector: absolute drop
     window_days: Annotated[int, Field(gt=0)]
+    min_history: Annotated[int, Field(gt=0)]  # days of series before the detector speaks
+    cusum: Cusum
+    webhook_url: str | None
+    simulation: RequestLogSimulation
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MonitoringConfig:
+        _check_scorer(self.scorer)
+        sim = self.simulation
+        if sim.requests_per_day < self.requests_per_day:
+            raise ValueError(
+                f"simulation.requests_per_day = {sim.requests_per_day} is below requests_per_day = "
+                f"{self.requests_per_day} (the daily sample)"
+            )
+        if sim.regression_day is not None and sim.regression_day >= sim.days:
+            raise ValueError(f"simulation.regression_day = {sim.regression_day} must be below simulation.days = {sim.days}")
+        return self
 
 
 class PathsConfig(Strict):

@@ -11,7 +11,7 @@ from relevance_kit.stage import run_stage
 # Cascade tiers whose stage writes `<paths.predictions>/<tier>.parquet` (the prediction
 # contract of relevance_kit.report.prediction_frame). A tier listed here must also be a
 # dependency of `evaluate` in dvc.yaml.
-CASCADE_TIERS: tuple[str, ...] = ()
+CASCADE_TIERS: tuple[str, ...] = ("annotator", "teacher", "student")
 
 
 def main(cfg: RelevanceConfig) -> None:
@@ -19,7 +19,11 @@ def main(cfg: RelevanceConfig) -> None:
     baselines = Path(cfg.paths.predictions) / "baselines"
     predictions = {name: read_parquet(baselines / f"{name}.parquet") for name in cfg.evaluation.baselines}
     for tier in CASCADE_TIERS:
-        predictions[tier] = read_parquet(Path(cfg.paths.predictions) / f"{tier}.parquet")
+        pred = read_parquet(Path(cfg.paths.predictions) / f"{tier}.parquet")
+        if "tier_note" in pred.attrs:  # the tier does not apply to this config (e.g. annotator=human)
+            print(f"{tier}: not scored: {pred.attrs['tier_note']}")
+            continue
+        predictions[tier] = pred
     ev = cfg.evaluation
     reference = list(cfg.evaluation.baselines) if ev.reference_tier == "best_baseline" else ev.reference_tier
     table = tier_table(golden, predictions, cfg.taxonomy.ids, ev.bootstrap_resamples, cfg.seed, reference, ev.confidence)

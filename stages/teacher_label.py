@@ -12,7 +12,8 @@ from relevance_kit.io import read_parquet, write_json, write_parquet
 from relevance_kit.report import prediction_frame
 from relevance_kit.schemas import PAIR_KEY, prob_column
 from relevance_kit.stage import run_stage
-from relevance_kit.teacher.scoring import expected_gain, make_scorer, score_frame, soft_label_frame
+from relevance_kit.integrate.scorers import expected_gain
+from relevance_kit.teacher.scoring import make_scorer, score_frame, soft_label_frame
 from relevance_kit.teacher.train import load_biases
 
 
@@ -36,8 +37,8 @@ def main(cfg: RelevanceConfig) -> None:
     write_parquet(soft, Path(cfg.paths.soft_labels) / "soft_labels.parquet")
     decided = soft_label_frame(golden, golden_probs, labels)
     probabilities = {label: decided[prob_column(label)] for label in labels}
-    gains = [cfg.taxonomy.gains[label] for label in labels]
-    write_parquet(prediction_frame(golden, decided["label"], expected_gain(golden_probs, gains), probabilities), Path(cfg.paths.predictions) / "teacher.parquet")
+    score = expected_gain(decided, cfg.taxonomy.gains)
+    write_parquet(prediction_frame(golden, decided["label"], score, probabilities), Path(cfg.paths.predictions) / "teacher.parquet")
     n = len(pools) + len(golden)
     metrics = {
         "teacher": cfg.teacher.name, "backend": cfg.inference.backend, "pairs_scored": n,

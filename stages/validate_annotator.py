@@ -25,7 +25,7 @@ from relevance_kit.annotate.validation import (
     write_tier_note,
 )  # fmt: skip
 from relevance_kit.config import RelevanceConfig
-from relevance_kit.io import read_parquet, write_json, write_parquet
+from relevance_kit.io import read_parquet, write_json, write_parquet, write_text
 from relevance_kit.report import plot_confusion
 from relevance_kit.stage import run_stage
 
@@ -38,6 +38,7 @@ def main(cfg: RelevanceConfig) -> None:
         note = "annotator=human replays human labels, which are the golden set's source: nothing to validate"
         write_tier_note(out, note)
         write_json({"annotator": cfg.annotator.name, "note": note, "gate": {"passed": True}}, metrics)
+        write_text(note + "\n", plots / "NOT_VALIDATED.txt")
         print(f"validate_annotator: {note}")
         return
 

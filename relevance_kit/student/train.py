@@ -1,0 +1,161 @@
+"""Fit the student: targets + hard labels -> StudentDistillModule -> best checkpoint.
+
+Interrupted runs resume from `<run_dir>/last.ckpt`, but only when the run's fingerprint
+(student and trainer config, labels, seed, training data) is unchanged: a changed config
+starts afresh instead of silently continuing an unrelated run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from dvclive.lightning import DVCLiveLogger
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from relevance_kit.config import RelevanceConfig
+from relevance_kit.errors import ConfigError
+from relevance_kit.io import atomic_path, read_parquet, write_text
+from relevance_kit.schemas import prob_column
+from relevance_kit.student.data import (
+    PairBatchCollator,
+    attach_texts,
+    make_loader,
+    split_by_query,
+    target_classes,
+    training_pairs,
+)
+from relevance_kit.student.module import MONITOR, StudentDistillModule
+from relevance_kit.student.towers import load_tokenizer
+
+
+def class_weights(cfg: RelevanceConfig) -> list[float]:
+    """The pinned class weights of the current taxonomy, in label order."""
+    pinned = cfg.student.loss.class_weights.get(cfg.taxonomy.name)
+    if pinned is None or set(pinned) != set(cfg.taxonomy.ids):
+        raise ConfigError(
+            f"student.loss.class_weights.{cfg.taxonomy.name} = {pinned}: give one weight for each "
+            f"label of taxonomy {cfg.taxonomy.name!r}: {cfg.taxonomy.ids}"
+        )
+    return [pinned[label] for label in cfg.taxonomy.ids]
+
+
+def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint: Path) -> dict:
+    """Train, write the best checkpoint (by macro-F1 against the targets on held-out
+    queries) to `checkpoint`, and return the run's summary metrics."""
+    s, labels = cfg.student, cfg.taxonomy.ids
+    weights = class_weights(cfg)
+    prepared = Path(cfg.paths.prepared)
+    queries = read_parquet(prepared / "queries.parquet")
+    listings = read_parquet(prepared / "listings.parquet")
+    pairs = training_pairs(s.targets, s.hard_labels, labels, s.add_hard_labelled_pairs)
+    if s.max_train_pairs is not None and len(pairs) > s.max_train_pairs:
+        pairs = pairs.sample(s.max_train_pairs, random_state=cfg.seed).reset_index(drop=True)
+    train, val = split_by_query(
+        attach_texts(pairs, queries, listings, s.listing_fields), s.val_fraction, cfg.seed
+    )
+
+    collate = PairBatchCollator(
+        load_tokenizer(s.encoder), labels, s.query_max_length, s.listing_max_length
+    )
+    val_loaders = [make_loader(val, collate, s.batch_size, None, cfg.seed)]
+    if s.validate_on_golden:
+        golden = golden_pairs(Path(cfg.paths.golden) / "golden.parquet", labels)
+        val_loaders.append(
+            make_loader(
+                attach_texts(golden, queries, listings, s.listing_fields),
+                collate,
+                s.batch_size,
+                None,
+                cfg.seed,
+            )
+        )
+
+    fingerprint = _fingerprint(cfg, pairs)
+    resume = _resumable(run_dir, fingerprint)
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    L.seed_everything(cfg.seed, workers=True)
+    module = StudentDistillModule(s.model_dump(), labels, weights, fingerprint)
+    best = ModelCheckpoint(
+        dirpath=run_dir, filename="best", monitor=MONITOR, mode="max", save_last=True
+    )
+    trainer = L.Trainer(
+        max_epochs=s.epochs,
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        strategy=cfg.trainer.strategy,
+        precision=cfg.trainer.precision,
+        accumulate_grad_batches=cfg.trainer.accumulate_grad_batches,
+        gradient_clip_val=cfg.trainer.gradient_clip_val,
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        logger=DVCLiveLogger(
+            dir=str(live_dir), save_dvc_exp=False, dvcyaml=False, resume=resume is not None
+        ),
+        callbacks=[best],
+        default_root_dir=run_dir,
+        num_sanity_val_steps=0,
+    )
+    start = time.perf_counter()
+    trainer.fit(
+        module,
+        make_loader(train, collate, s.batch_size, s.sampling, cfg.seed),
+        val_loaders,
+        ckpt_path=resume,
+    )
+    seconds = time.perf_counter() - start
+    with atomic_path(checkpoint) as tmp:
+        shutil.copyfile(best.best_model_path, tmp)
+    classes = np.bincount(target_classes(train, labels), minlength=len(labels))
+    return {
+        "best_" + MONITOR.replace("/", "_"): float(best.best_model_score),
+        **{k.replace("/", "_"): float(v) for k, v in trainer.callback_metrics.items()},
+        "train_pairs": len(train),
+        "val_pairs": len(val),
+        "train_queries": int(train["query_id"].nunique()),
+        "hard_labelled_pairs": int((pairs["hard_label"] >= 0).sum()),
+        "train_class_counts": dict(zip(labels, classes.tolist())),
+        "epochs": s.epochs,
+        "fit_seconds": round(seconds, 1),
+        "resumed": resume is not None,
+        "targets": s.targets,
+    }
+
+
+def golden_pairs(path: Path, labels: list[str]) -> pd.DataFrame:
+    """Golden pairs shaped like training pairs: one-hot target and hard label."""
+    golden = read_parquet(path)
+    codes = golden["label"].map({label: i for i, label in enumerate(labels)}).to_numpy(dtype=int)
+    onehot = np.eye(len(labels))[codes]
+    return golden[["query_id", "listing_id"]].assign(
+        hard_label=codes, **{prob_column(label): onehot[:, i] for i, label in enumerate(labels)}
+    )
+
+
+def _fingerprint(cfg: RelevanceConfig, pairs: pd.DataFrame) -> str:
+    payload = json.dumps(
+        [cfg.student.model_dump(), cfg.trainer.model_dump(), cfg.taxonomy.ids, cfg.seed],
+        sort_keys=True,
+        default=str,
+    ).encode()
+    data = pd.util.hash_pandas_object(pairs, index=False).to_numpy().tobytes()
+    return hashlib.sha256(payload + data).hexdigest()[:16]
+
+
+def _resumable(run_dir: Path, fingerprint: str) -> str | None:
+    """`last.ckpt` of an interrupted run of the same fingerprint; otherwise a clean run dir."""
+    stamp = run_dir / "FINGERPRINT"
+    last = run_dir / "last.ckpt"
+    if stamp.exists() and stamp.read_text().strip() == fingerprint and last.exists():
+        print(f"resuming the interrupted student run from {last}")
+        return str(last)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    write_text(fingerprint + "\n", stamp)
+    return None

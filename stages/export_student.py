@@ -1,0 +1,40 @@
+"""DVC stage `export_student`: ONNX query encoder (fp32 and int8), listing index for the
+whole catalogue, parity against the trained model, and the student's golden predictions
+through the exported scorer."""
+
+from pathlib import Path
+
+from relevance_kit.config import RelevanceConfig
+from relevance_kit.io import read_parquet, write_json, write_parquet
+from relevance_kit.stage import run_stage
+from relevance_kit.student.export import export_student
+from relevance_kit.student.parity import parity_report
+from relevance_kit.student.predict import predict_pairs
+from relevance_kit.student.scorer import RelevanceScorer
+
+
+def main(cfg: RelevanceConfig) -> None:
+    prepared = Path(cfg.paths.prepared)
+    listings = read_parquet(prepared / "listings.parquet")
+    queries = read_parquet(prepared / "queries.parquet")
+    golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
+    model_dir = Path(cfg.paths.models) / "student" / cfg.student.name
+    export_dir = model_dir / "export"
+    manifest = export_student(model_dir / "student.ckpt", listings, export_dir)
+
+    scorer = RelevanceScorer.load(export_dir, threads=cfg.student.service.threads)
+    query_text = dict(zip(queries["query_id"], queries["text"]))
+    predictions = predict_pairs(scorer, golden, query_text, cfg.taxonomy.gains)
+    write_parquet(predictions, Path(cfg.paths.predictions) / "student.parquet")
+    parity = parity_report(model_dir / "student.ckpt", scorer, golden, query_text, listings)
+    write_json(
+        {"version": manifest["version"], "n_listings": manifest["n_listings"], **parity},
+        Path(cfg.paths.metrics) / "export_student.json",
+    )
+    print(
+        f"student export {manifest['version']}: {manifest['n_listings']} listings indexed; parity {parity}"
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)
