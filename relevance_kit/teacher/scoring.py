@@ -182,3 +182,27 @@ class VLLMScorer(_ServedScorer):
                     logps.append(out.logprobs[0][token_id].logprob)
                 rows.append(_softmax(_check_pre_bias(np.array(logps))))
         return np.array(rows)
+
+
+Scorer = HFScorer | OpenAICompatibleScorer | VLLMScorer
+
+
+def make_scorer(cfg: RelevanceConfig, export_dir: Path, inference: InferenceConfig) -> Scorer:
+    """The configured backend over a trained teacher's export folder. The served backends
+    need only its tokenizer (the label tokens); a cross-encoder has no label tokens to
+    serve, so it scores in process only."""
+    if inference.backend == "hf":
+        return HFScorer(cfg, load_pretrained(cfg.teacher.kind, export_dir, cfg.taxonomy.ids), inference.batch_size)
+    if cfg.teacher.kind == "cross_encoder":
+        raise ConfigError(f"inference.backend = {inference.backend!r} serves generative teachers; teacher {cfg.teacher.name!r} is a cross-encoder: use inference=hf")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(export_dir)
+    if inference.backend == "openai_compatible":
+        return OpenAICompatibleScorer(cfg, tokenizer, inference)
+    return VLLMScorer(cfg, export_dir, tokenizer, inference)
+
+
+def score_frame(scorer: Scorer, pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame, where: str) -> np.ndarray:
+    """Label probabilities (n, K) for the (query_id, listing_id) rows of `pairs`."""
+    return scorer.score(pairs_from_frames(pairs, queries, listings, where), desc=f"teacher scoring: {where}")
