@@ -96,27 +96,29 @@ class LossWeight(Mode):
 class Boost(Mode):
     """Within each query's top `window` (default: k) shown candidates, move those meeting a
     rule ahead of those meeting none; an earlier rule ranks first; order is kept otherwise.
-    A rule is {label: <taxonomy label>, min_prob: <float>}: P(label) >= min_prob."""
+    A rule is {min_prob: <float>[, label: <taxonomy label>]}: P(label) >= min_prob; the label
+    defaults to the taxonomy's best one, so the same rule holds for every taxonomy."""
 
     name = "boost"
 
     def __init__(self, rules: Sequence[dict[str, Any]], window: int | None = None) -> None:
         if not rules:
-            raise ConfigError("boost.rules: give at least one rule {label, min_prob}")
+            raise ConfigError("boost.rules: give at least one rule {min_prob[, label]}")
         for i, rule in enumerate(rules):
-            if set(rule) != {"label", "min_prob"}:
-                raise ConfigError(f"boost.rules[{i}] = {dict(rule)}: a rule has exactly the keys label, min_prob")
+            if "min_prob" not in rule or not set(rule) <= {"label", "min_prob"}:
+                raise ConfigError(f"boost.rules[{i}] = {dict(rule)}: a rule has the keys min_prob and (optional) label")
         self.rules = [dict(rule) for rule in rules]
         self.window = window
 
     def apply(self, state: SearchState) -> SearchState:
-        for i, rule in enumerate(self.rules):
+        rules = [{"label": state.labels[0], **rule} for rule in self.rules]
+        for i, rule in enumerate(rules):
             if rule["label"] not in state.labels:
                 raise ConfigError(f"boost.rules[{i}].label = {rule['label']!r}: not a taxonomy label {list(state.labels)}")
         window = self.window or state.k
         cands = state.candidates.copy()
-        tier = np.full(len(cands), len(self.rules))
-        for i, rule in reversed(list(enumerate(self.rules))):
+        tier = np.full(len(cands), len(rules))
+        for i, rule in reversed(list(enumerate(rules))):
             tier[cands[prob_column(rule["label"])].to_numpy() >= rule["min_prob"]] = i
         cands["_tier"] = tier
         order = positions(cands)
