@@ -25,11 +25,10 @@ from relevance_kit.monitor.detect import detect
 from relevance_kit.monitor.requests import read_request_log, simulate_request_log
 from relevance_kit.monitor.run import baseline_rankings, monitor
 from relevance_kit.monitor.series import empty_series, update_series
-from tests.conftest import REPO
+from tests.conftest import REPO, run_stage
 
 GAINS = {"relevant": 1.0, "partially_relevant": 0.5, "irrelevant": 0.0}
 LABELS = list(GAINS)
-PREPARED = REPO / "data" / "prepared"
 
 
 def _detect(values: list[float], method: str = "threshold", metric: str = "pct_relevant") -> pd.DataFrame:
@@ -107,14 +106,15 @@ def test_bad_request_logs_name_the_row() -> None:
 
 
 @pytest.mark.slow
-def test_simulated_log_from_the_data_catches_the_injected_regression() -> None:
+def test_simulated_log_from_the_data_catches_the_injected_regression(project, esci_dir) -> None:
     """Real queries and catalogue, served by the popularity baseline; the tier here is a table
     of the human labels (unjudged listings, such as random ones, labelled irrelevant)."""
-    if not (PREPARED / "judgments.parquet").exists():
-        pytest.skip("the prepared data is not in data/prepared (run `dvc repro prepare`)")
-    queries = pd.read_parquet(PREPARED / "queries.parquet")
-    listings = pd.read_parquet(PREPARED / "listings.parquet")
-    judged = pd.read_parquet(PREPARED / "judgments.parquet").head(1500)
+    root = project()
+    assert run_stage("prepare", root).returncode == 0
+    prepared = root / "data" / "prepared"
+    queries = pd.read_parquet(prepared / "queries.parquet")
+    listings = pd.read_parquet(prepared / "listings.parquet")
+    judged = pd.read_parquet(prepared / "judgments.parquet").head(1500)
     rankings = baseline_rankings(queries, listings, judged, retrieve_k=20, k=10, bm25_weight=1.0, popularity_weight=1.0)
     log = simulate_request_log(
         rankings, dict(zip(queries["query_id"], queries["text"])), listings["listing_id"].tolist(),
