@@ -181,6 +181,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
         "student.val_fraction=0.25",
         "student.max_train_pairs=null",
         "student.batch_size=12",
+        "student.targets=data/annotations/judgments.parquet",  # the toy project has no teacher
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
