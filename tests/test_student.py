@@ -274,13 +274,11 @@ def test_service_error_cases(trained) -> None:
     )
     assert ok.status_code == 200, ok.text
     body = ok.json()
-    assert body["version"] == scorer.version and [s["listing_id"] for s in body["scores"]] == [
-        "L-red-mug",
-        "L-blue-sock",
-    ]
-    first = body["scores"][0]
-    assert first["label"] == max(first["probabilities"], key=first["probabilities"].get)
-    assert abs(sum(first["probabilities"].values()) - 1) < 1e-5
+    assert body["version"] == scorer.version
+    assert body["listing_ids"] == ["L-red-mug", "L-blue-sock"]
+    expected = scorer.score("red mug", ["L-red-mug", "L-blue-sock"])
+    np.testing.assert_allclose(body["probabilities"], expected, atol=1e-6)
+    assert body["predicted"] == [body["labels"][row.argmax()] for row in expected]
     cases = [
         ({"query": "red mug", "listing_ids": ["L-red-mug", "L-nope"]}, 404, "L-nope"),
         ({"query": "   ", "listing_ids": ["L-red-mug"]}, 422, "query is empty"),
