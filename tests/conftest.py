@@ -38,25 +38,40 @@ def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
+def write_project(root: Path, overrides: list[str] | None = None, edits: dict[str, Any] | None = None, raw_text: str | None = None) -> Path:
+    """A project folder: conf/ linked from the repo, params.yaml composed from `overrides`
+    (reading the real data from ../shared) and then edited with `edits` ({dotted.key: value})."""
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / "conf").exists():
+        (root / "conf").symlink_to(REPO / "conf")
+    raw = yaml.safe_load(compose(overrides or ["experiment=ci_tiny"], REPO / "conf"))
+    raw["data"]["mirror_dirs"] = [str(ESCI_DIR)]
+    raw["data"]["download"] = False
+    for key, value in (edits or {}).items():
+        set_key(raw, key, value)
+    (root / "params.yaml").write_text(raw_text if raw_text is not None else yaml.safe_dump(raw, sort_keys=False))
+    return root
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Callable[..., Path]:
-    """Make a project folder: conf/ linked from the repo, params.yaml composed from
-    `overrides` and then edited with `edits` ({dotted.key: value}) to inject mistakes."""
+    """Make a throw-away project folder (see `write_project`); edits inject mistakes."""
 
     def make(overrides: list[str] | None = None, edits: dict[str, Any] | None = None, raw_text: str | None = None) -> Path:
-        root = tmp_path / "project"
-        root.mkdir(exist_ok=True)
-        if not (root / "conf").exists():
-            (root / "conf").symlink_to(REPO / "conf")
-        raw = yaml.safe_load(compose(overrides or ["experiment=ci_tiny"], REPO / "conf"))
-        raw["data"]["mirror_dirs"] = [str(ESCI_DIR)]
-        raw["data"]["download"] = False
-        for key, value in (edits or {}).items():
-            set_key(raw, key, value)
-        (root / "params.yaml").write_text(raw_text if raw_text is not None else yaml.safe_dump(raw, sort_keys=False))
-        return root
+        return write_project(tmp_path / "project", overrides, edits, raw_text)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory, esci_dir: Path) -> Path:
+    """The cpu_demo `data/` up to the golden set (stages prepare, sample, golden), built once
+    per session from the real sample, so no test depends on a local `dvc repro`."""
+    root = write_project(tmp_path_factory.mktemp("demo") / "project", ["experiment=cpu_demo"])
+    for stage in ("prepare", "sample", "golden"):
+        done = run_stage(stage, root)
+        assert done.returncode == 0, f"{stage}: {done.stderr[-2000:]}"
+    return root / "data"
 
 
 def run_stage(name: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:

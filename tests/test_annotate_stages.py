@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pytest
 
 from relevance_kit.annotate.validation import check_gate, gate_message, validation_report
 from relevance_kit.config import AnnotatorGate
-from tests.conftest import REPO, files_under, run_stage
-
-DATA = REPO / "data"
+from tests.conftest import files_under, run_stage
 
 
 def test_human_annotator_has_nothing_to_validate(project) -> None:
@@ -25,13 +22,11 @@ def test_human_annotator_has_nothing_to_validate(project) -> None:
     assert len(preds) == 0 and "golden" in preds.attrs["tier_note"]
 
 
-def test_failed_gate_keeps_the_pool_unlabelled(project) -> None:
-    if not (DATA / "splits" / "annotate_pool.parquet").exists():
-        pytest.skip("needs the cpu_demo data in data/")
+def test_failed_gate_keeps_the_pool_unlabelled(project, demo_data) -> None:
     root = project(["experiment=local_llm", "annotator.gate.on_fail=stop"])
     (root / "data").mkdir()
     for folder in ("prepared", "splits"):
-        (root / "data" / folder).symlink_to(DATA / folder)
+        (root / "data" / folder).symlink_to(demo_data / folder)
     (root / "metrics").mkdir()
     gate = {"passed": False, "misses": ["macro-F1 0.210 < annotator.gate.min_macro_f1 = 0.6"]}
     (root / "metrics" / "annotator_validation.json").write_text(json.dumps({"gate": gate}))

@@ -24,7 +24,6 @@ from relevance_kit.prompts import chat_messages
 from tests.conftest import REPO
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
-DATA = REPO / "data"
 
 
 def _cfg(*overrides: str, edits: dict | None = None):
@@ -91,10 +90,8 @@ def test_all_invalid_leaves_the_pair_unlabelled() -> None:
 
 
 @pytest.fixture(scope="module")
-def prepared() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    if not (DATA / "splits" / "annotate_pool.parquet").exists():
-        pytest.skip("needs the cpu_demo data in data/ (dvc repro)")
-    read = lambda p: pd.read_parquet(DATA / p)
+def prepared(demo_data: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    read = lambda p: pd.read_parquet(demo_data / p)
     return (read("prepared/queries.parquet"), read("prepared/listings.parquet"), read("prepared/judgments.parquet"),
             read("splits/annotate_pool.parquet"), read("splits/golden_pool.parquet"))  # fmt: skip
 
@@ -118,8 +115,8 @@ def test_a_pool_sharing_a_golden_query_is_refused(prepared) -> None:
         choose_shots(_cfg(), join_text(pool, queries, listings, "pool"), judgments, {pool["query_id"].iloc[0]})
 
 
-def test_golden_subset_takes_whole_queries(prepared) -> None:
-    golden = pd.read_parquet(DATA / "golden" / "golden.parquet")
+def test_golden_subset_takes_whole_queries(demo_data: Path) -> None:
+    golden = pd.read_parquet(demo_data / "golden" / "golden.parquet")
     whole = golden_subset(golden, AnnotatorGate(min_macro_f1=0.5, min_kappa=0.3, max_queries=3), seed=1)
     assert whole["query_id"].nunique() == 3
     assert len(whole) == golden["query_id"].isin(whole["query_id"]).sum()

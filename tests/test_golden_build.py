@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from relevance_kit.errors import DataError
 from relevance_kit.golden import export_review_csv, import_review_csv
 from relevance_kit.golden.build import build_golden, read_annotation_file
-from relevance_kit.errors import DataError
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
 DISPLAY = {"relevant": "Relevant", "partially_relevant": "Partially relevant", "irrelevant": "Irrelevant"}

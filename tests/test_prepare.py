@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from tests.conftest import files_under, run_stage
 
