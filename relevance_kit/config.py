@@ -312,6 +312,7 @@ class TeacherConfig(Strict):
     rationale_in_target: bool = False  # SFT target = label verbalizer, then the annotator's rationale
     max_train_pairs: Annotated[int, Field(gt=0)] | None = None
     validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+    bias_bootstrap: Annotated[int, Field(ge=0)] = 30  # decision biases bagged over this many query resamples; 0 = one fit
     epochs: Annotated[int, Field(gt=0)]
     batch_size: Annotated[int, Field(gt=0)]
     optimizer: dict[str, Any]

@@ -137,11 +137,14 @@ def train_teacher(cfg: RelevanceConfig, labelled: pd.DataFrame, queries: pd.Data
 
 
 def fit_biases(cfg: RelevanceConfig, bundle: TeacherBundle, val_pairs: list[Pair]) -> tuple[DecisionBiases, float]:
-    """Score the validation slice with the trained model (the hf scorer) and tune biases."""
+    """Score the validation slice with the trained model (the hf scorer) and tune biases,
+    bagged over query-bootstrap resamples (`teacher.bias_bootstrap`)."""
     started = time.perf_counter()
     probs = HFScorer(cfg, bundle, batch_size=cfg.teacher.batch_size * 2).score(val_pairs, desc="validation scoring")
     seconds = time.perf_counter() - started
-    return DecisionBiases(cfg.taxonomy.ids).fit(probs, [p.label for p in val_pairs]), seconds
+    labels, queries = [p.label for p in val_pairs], [p.query for p in val_pairs]
+    biases = DecisionBiases(cfg.taxonomy.ids).fit(probs, labels, queries, cfg.teacher.bias_bootstrap, cfg.seed)
+    return biases, seconds
 
 
 def load_biases(out_dir: Path, labels: list[str]) -> DecisionBiases:
