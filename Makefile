@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# progress bars reach a redirected log (CI, nohup) as they happen
+export PYTHONUNBUFFERED := 1
 
 .PHONY: demo test install browser
 
