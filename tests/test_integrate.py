@@ -189,3 +189,20 @@ def test_scorer_adapters_reorder_labels_and_check_coverage() -> None:
     assert table.score_pairs(pairs.iloc[::-1])["p_relevant"].tolist() == [0.7, 0.1]
     with pytest.raises(DataError, match=r"teacher.parquet: has no prediction for 1 of 2"):
         table.score_pairs(pd.DataFrame({"query_id": ["q1", "q2"], "listing_id": ["x", "x"]}))
+
+
+def test_integration_table_is_valid_markdown() -> None:
+    """GFM drops a table whose delimiter row has another cell count than its header."""
+    from relevance_kit.integrate.experiment import render_markdown
+    from relevance_kit.integrate.results import METRICS
+
+    row = {m: 0.5 for m in METRICS} | {"unjudged_at_k": 0.1}
+    delta = {"diff": 0.01, "low": -0.02, "high": 0.04, "p_ttest": 0.5, "p_wilcoxon": 0.6}
+    report = {
+        "confidence": 0.95, "label_source": "human", "scorer": "student", "unjudged": "exclude",
+        "n_queries": 3, "k": 10, "arms": {"baseline": row, "feature": row},
+        "vs_control": {"feature": {m: delta for m in METRICS}},
+    }  # fmt: skip
+    table = [line for line in render_markdown(report).splitlines() if line.startswith("|")]
+    cells = [line.count("|") for line in table]
+    assert len(table) == 4 and len(set(cells)) == 1, table

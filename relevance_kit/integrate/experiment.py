@@ -114,7 +114,7 @@ def render_markdown(report: dict) -> str:
             "| arm | " + " | ".join(f"{METRIC_TITLES[m]}@{report['k']}" for m in METRICS) + " | unjudged@k |"
             + "".join(f" Δ {METRIC_TITLES[m]} [CI] | p (t / W) |" for m in METRICS)
         ),
-        "|---" * (2 + 3 * len(METRICS)) + "|---|",
+        "|---" * (2 + 3 * len(METRICS)) + "|",
     ]
     for arm, means in report["arms"].items():
         cells = [arm, *(f"{means[m]:.3f}" for m in METRICS), f"{means['unjudged_at_k']:.3f}"]
