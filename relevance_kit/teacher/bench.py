@@ -1,7 +1,8 @@
 """Teacher benchmark (on demand, not in `dvc repro`): `python -m relevance_kit.teacher.bench`.
 
 Writes metrics/bench_teacher.json with ratios measured in the same run on the same pairs and
-model (SmolLM2-135M from models/base/smollm2_135m):
+model (SmolLM2-135M from models/base/smollm2_135m; converted into a temporary folder from the
+packaged GGUF when the pipeline has not converted it, i.e. when cpu_demo uses another teacher):
 - one-forward-pass label scoring vs generate-then-parse (pairs/s, ratio);
 - length-sorted vs unsorted batches of the one-pass scorer (ratio);
 - SFT training tokens/s and the process's peak resident memory.
@@ -11,16 +12,18 @@ from __future__ import annotations
 
 import argparse
 import resource
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from relevance_kit.annotate.llama_server import packaged_smollm2_gguf
 from relevance_kit.config import RelevanceConfig, compose, validate
 from relevance_kit.io import read_parquet, write_json
 from relevance_kit.teacher.encoding import IGNORE, Pair, collate, make_encoder, pairs_from_frames
-from relevance_kit.teacher.models import TeacherBundle, load_pretrained, set_trainable
+from relevance_kit.teacher.models import TeacherBundle, convert_gguf, load_pretrained, set_trainable
 from relevance_kit.teacher.modules import target_token_loss
 from relevance_kit.teacher.scoring import HFScorer
 
@@ -84,7 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     prepared = Path(cfg.paths.prepared)
     golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet").sample(args.pairs, random_state=0)
     pairs = pairs_from_frames(golden, read_parquet(prepared / "queries.parquet"), read_parquet(prepared / "listings.parquet"), "golden sample")
-    bundle = load_pretrained("causal_lm", cfg.teacher.model, cfg.taxonomy.ids)
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = Path(cfg.teacher.model)
+        if not (model_dir / "config.json").exists():
+            model_dir = Path(scratch) / "smollm2_135m"
+            convert_gguf(packaged_smollm2_gguf(), model_dir)
+        bundle = load_pretrained("causal_lm", str(model_dir), cfg.taxonomy.ids)
     bundle.model.eval()
     sorted_scorer = HFScorer(cfg, bundle, args.batch_size, sort_by_length=True)
     HFScorer(cfg, bundle, args.batch_size).score(pairs[: args.batch_size])  # warm-up
