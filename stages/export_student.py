@@ -26,9 +26,14 @@ def main(cfg: RelevanceConfig) -> None:
     query_text = dict(zip(queries["query_id"], queries["text"]))
     predictions = predict_pairs(scorer, golden, query_text, cfg.taxonomy.gains)
     write_parquet(predictions, Path(cfg.paths.predictions) / "student.parquet")
-    parity = parity_report(model_dir / "student.ckpt", scorer, golden, query_text, listings)
+    parity = {  # fp32: is the export exact? int8: what quantization costs
+        variant: parity_report(
+            model_dir / "student.ckpt", RelevanceScorer.load(export_dir, variant), golden, query_text, listings
+        )
+        for variant in ("fp32", "int8")
+    }
     write_json(
-        {"version": manifest["version"], "n_listings": manifest["n_listings"], **parity},
+        {"version": manifest["version"], "n_listings": manifest["n_listings"], "served": manifest["serve"], "parity": parity},
         Path(cfg.paths.metrics) / "export_student.json",
     )
     print(

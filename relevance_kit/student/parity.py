@@ -41,7 +41,7 @@ def parity_report(
     n_queries: int = 5,
 ) -> dict[str, float]:
     """Max |p_served - p_trained| and argmax agreement over the pairs of the first
-    `n_queries` queries (fp32 encoder as served; int8 reported separately by the benchmark)."""
+    `n_queries` queries, for the query encoder variant `scorer` loaded."""
     model, cfg, _ = load_student(checkpoint)
     tokenizer = load_tokenizer(cfg.encoder)
     texts = catalogue_texts(
