@@ -294,7 +294,7 @@ def test_service_error_cases(trained) -> None:
 
 @pytest.mark.slow
 def test_service_starts_with_the_documented_command(trained) -> None:
-    from relevance_kit.student.bench import wait_healthy
+    from relevance_kit.bench.student import wait_healthy
 
     port = 18000 + os.getpid() % 1000
     cmd = [

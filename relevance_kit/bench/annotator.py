@@ -3,7 +3,7 @@ annotator): pairs/s at concurrency 1 vs 8 (same pairs, separate fresh caches), t
 re-run served entirely from the cache, and tokens and cost per 1,000 pairs (cost at the
 configured local price and, for scale, at o3's configured prices).
 
-    python -m relevance_kit.annotate.bench [--pairs 12] [--out metrics/bench_annotator.json]
+    python -m relevance_kit.bench.annotator [--pairs 12] [--out metrics/bench_annotator.json]
 
 Run from the project root after `dvc repro golden` (it reads golden pairs and conf/).
 """

