@@ -55,7 +55,8 @@ class DecisionBiases:
             raise DataError(f"decision biases: validation labels {unknown} are not in {self.labels}")
         true_idx = np.array([index[v] for v in y_true], dtype=np.int64)
         logp = np.log(probs + _EPS)
-        if groups is None or n_bootstrap <= 0:
+        bagged = groups is not None and n_bootstrap > 0
+        if not bagged:
             self.biases = self._coordinate_ascent(logp, true_idx, grid, sweeps)
         else:
             rows = [np.flatnonzero(np.asarray(groups) == g) for g in np.unique(np.asarray(groups))]
@@ -69,7 +70,7 @@ class DecisionBiases:
             "before": self._macro_f1(logp, true_idx, np.zeros(len(self.labels))),
             "after": self._macro_f1(logp, true_idx, self.biases),
             "n_pairs": len(true_idx),
-            "n_bootstrap": n_bootstrap if groups is not None else 0,
+            "n_bootstrap": n_bootstrap if bagged else 0,
         }
         return self
 

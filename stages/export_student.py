@@ -22,16 +22,12 @@ def main(cfg: RelevanceConfig) -> None:
     export_dir = model_dir / "export"
     manifest = export_student(model_dir / "student.ckpt", listings, export_dir)
 
-    scorer = RelevanceScorer.load(export_dir, threads=cfg.student.service.threads)
+    scorers = {v: RelevanceScorer.load(export_dir, v, threads=cfg.student.service.threads) for v in ("fp32", "int8")}
     query_text = dict(zip(queries["query_id"], queries["text"]))
-    predictions = predict_pairs(scorer, golden, query_text, cfg.taxonomy.gains)
+    predictions = predict_pairs(scorers[manifest["serve"]], golden, query_text, cfg.taxonomy.gains)
     write_parquet(predictions, Path(cfg.paths.predictions) / "student.parquet")
-    parity = {  # fp32: is the export exact? int8: what quantization costs
-        variant: parity_report(
-            model_dir / "student.ckpt", RelevanceScorer.load(export_dir, variant), golden, query_text, listings
-        )
-        for variant in ("fp32", "int8")
-    }
+    # fp32: is the export exact? int8: what quantization costs
+    parity = {v: parity_report(model_dir / "student.ckpt", s, golden, query_text, listings) for v, s in scorers.items()}
     write_json(
         {"version": manifest["version"], "n_listings": manifest["n_listings"], "served": manifest["serve"], "parity": parity},
         Path(cfg.paths.metrics) / "export_student.json",

@@ -73,6 +73,32 @@ def training_throughput(cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list
     return {"tokens_per_second": tokens / seconds, "steps": steps, "batch_size": batch_size, "seconds": seconds, "trainable_parameters": trained, "target_mask_ignore_id": IGNORE}
 
 
+def measure(cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list[Pair], batch_size: int, train_steps: int) -> dict:
+    """Every figure of the benchmark, on the same pairs and model."""
+    bundle.model.eval()
+    sorted_scorer = HFScorer(cfg, bundle, batch_size, sort_by_length=True)
+    HFScorer(cfg, bundle, batch_size).score(pairs[:batch_size])  # warm-up
+    probs, one_pass_s = timed(sorted_scorer.score, pairs)
+    _, unsorted_s = timed(HFScorer(cfg, bundle, batch_size, sort_by_length=False).score, pairs)
+    parsed, generate_s = timed(generate_then_parse, cfg, bundle, pairs, batch_size, 8)
+    train = training_throughput(cfg, bundle, pairs, batch_size, train_steps)
+    n = len(pairs)
+    lengths = [len(make_encoder(cfg, bundle).encode(p, with_target=False)["input_ids"]) for p in pairs]
+    return {
+        "model": cfg.teacher.model, "pairs": n, "batch_size": batch_size, "torch_threads": torch.get_num_threads(),
+        "prompt_tokens": {"mean": float(np.mean(lengths)), "min": int(min(lengths)), "max": int(max(lengths))},
+        "one_pass_pairs_per_second": n / one_pass_s,
+        "generate_then_parse_pairs_per_second": n / generate_s,
+        "one_pass_speedup_vs_generate": generate_s / one_pass_s,
+        "generate_unparseable_share": sum(p is None for p in parsed) / n,
+        "unsorted_pairs_per_second": n / unsorted_s,
+        "length_sorted_speedup": unsorted_s / one_pass_s,
+        "probabilities_sum_to_one": bool(np.allclose(np.asarray(probs).sum(1), 1.0)),
+        "train": train,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=48)
@@ -87,34 +113,13 @@ def main(argv: list[str] | None = None) -> None:
     prepared = Path(cfg.paths.prepared)
     golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet").sample(args.pairs, random_state=0)
     pairs = pairs_from_frames(golden, read_parquet(prepared / "queries.parquet"), read_parquet(prepared / "listings.parquet"), "golden sample")
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch:  # holds a converted model while it is in use
         model_dir = Path(cfg.teacher.model)
         if not (model_dir / "config.json").exists():
             model_dir = Path(scratch) / "smollm2_135m"
             convert_gguf(packaged_smollm2_gguf(), model_dir)
         bundle = load_pretrained("causal_lm", str(model_dir), cfg.taxonomy.ids)
-    bundle.model.eval()
-    sorted_scorer = HFScorer(cfg, bundle, args.batch_size, sort_by_length=True)
-    HFScorer(cfg, bundle, args.batch_size).score(pairs[: args.batch_size])  # warm-up
-    probs, one_pass_s = timed(sorted_scorer.score, pairs)
-    _, unsorted_s = timed(HFScorer(cfg, bundle, args.batch_size, sort_by_length=False).score, pairs)
-    parsed, generate_s = timed(generate_then_parse, cfg, bundle, pairs, args.batch_size, 8)
-    train = training_throughput(cfg, bundle, pairs, args.batch_size, args.train_steps)
-    n = len(pairs)
-    lengths = [len(make_encoder(cfg, bundle).encode(p, with_target=False)["input_ids"]) for p in pairs]
-    result = {
-        "model": cfg.teacher.model, "pairs": n, "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
-        "prompt_tokens": {"mean": float(np.mean(lengths)), "min": int(min(lengths)), "max": int(max(lengths))},
-        "one_pass_pairs_per_second": n / one_pass_s,
-        "generate_then_parse_pairs_per_second": n / generate_s,
-        "one_pass_speedup_vs_generate": generate_s / one_pass_s,
-        "generate_unparseable_share": sum(p is None for p in parsed) / n,
-        "unsorted_pairs_per_second": n / unsorted_s,
-        "length_sorted_speedup": unsorted_s / one_pass_s,
-        "probabilities_sum_to_one": bool(np.allclose(np.asarray(probs).sum(1), 1.0)),
-        "train": train,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }  # fmt: skip
+        result = measure(cfg, bundle, pairs, args.batch_size, args.train_steps)
     write_json(result, args.output)
     print(result)
 
