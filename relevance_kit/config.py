@@ -37,17 +37,135 @@ class DataFile(Strict):
     url: str | None = None
 
 
+# The schema fields a table's `columns` may map (schema field -> source column).
+TABLE_FIELDS = {
+    "listings": (
+        "listing_id", "title", "description", "bullet_points", "attributes", "variations", "category",
+        "brand", "color", "image_urls", "price", "rating", "rating_count",
+    ),
+    "queries": ("query_id", "text"),
+    "judgments": ("query_id", "query_text", "listing_id", "rating", "annotator_id"),
+}  # fmt: skip
+REQUIRED_FIELDS = {"listings": ("listing_id", "title"), "queries": ("text",), "judgments": ("listing_id", "rating")}
+LIST_FIELDS = ("bullet_points", "variations", "category", "image_urls")
+
+
+class TableSpec(Strict):
+    """One table read from one of `data.files`: its format, how to open it, and the map from
+    schema fields to its columns (JSON: keys of each record)."""
+
+    file: str  # a key of data.files
+    format: Literal["csv", "tsv", "parquet", "jsonl", "json"]
+    compression: Literal["infer", "none", "gzip", "zip"] = "infer"  # infer: by .gz / .zip suffix
+    member: str | None = None  # the file inside a .zip; needed when it holds several
+    encoding: str = "utf-8"
+    records: str | None = None  # json: dotted path of the list of records inside the document
+    explode: str | None = None  # json/jsonl: a list in each record whose items become rows
+    columns: dict[str, str]
+    list_delimiters: dict[str, str] = {}  # list field -> delimiter of its text form
+    attributes_format: Literal["pairs", "json"] = "pairs"  # pairs: key:value|key:value
+    attribute_flags: dict[str, dict[str, str]] = {}  # column -> attributes set when it is true
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TableSpec:
+        if self.records is not None and self.format != "json":
+            raise ValueError(f"records is for format 'json' (a document holding a list), not {self.format!r}")
+        if self.explode is not None and self.format not in ("json", "jsonl"):
+            raise ValueError(f"explode is for JSON records (format json or jsonl), not {self.format!r}")
+        not_lists = sorted(set(self.list_delimiters) - set(LIST_FIELDS))
+        if not_lists:
+            raise ValueError(f"list_delimiters names {not_lists}: only list fields {list(LIST_FIELDS)} take one")
+        return self
+
+
+class DataTables(Strict):
+    """Three tables, or one denormalised file: `listings` and `judgments` name the same file
+    (its rows carry query text, listing id and listing fields) and `queries` is left out
+    (query ids are derived from the judgments' query text)."""
+
+    listings: TableSpec
+    judgments: TableSpec
+    queries: TableSpec | None = None
+
+    @model_validator(mode="after")
+    def _columns(self) -> DataTables:
+        for role in ("listings", "queries", "judgments"):
+            spec = getattr(self, role)
+            if spec is None:
+                continue
+            unknown = sorted(set(spec.columns) - set(TABLE_FIELDS[role]))
+            if unknown:
+                raise ValueError(f"{role}.columns maps unknown field(s) {unknown}; fields: {list(TABLE_FIELDS[role])}")
+            missing = [f for f in REQUIRED_FIELDS[role] if f not in spec.columns]
+            if missing:
+                raise ValueError(f"{role}.columns must map {missing} (schema field: source column)")
+        judged = self.judgments.columns
+        if "query_id" not in judged and "query_text" not in judged:
+            raise ValueError("judgments.columns must map query_id or query_text")
+        if self.queries is None and "query_text" not in judged:
+            raise ValueError("without a queries table, judgments.columns must map query_text (ids are derived from it)")
+        if self.queries is not None and "query_id" in judged and "query_id" not in self.queries.columns:
+            raise ValueError("judgments name queries by query_id, so queries.columns must map query_id too")
+        return self
+
+
+class RatingBin(Strict):
+    min: float  # inclusive lower bound
+    source: str  # the source-scheme label of grades from here up to the next bin
+
+
+class RatingBins(Strict):
+    """Numeric (e.g. averaged) grades: each bin takes grades from its `min` up to the next bin."""
+
+    range: tuple[float, float]  # grades outside are bad rows
+    bins: Annotated[list[RatingBin], Field(min_length=1)]  # highest first
+    disagreed_if_fractional: bool = False  # a mean that is not a whole grade: raters disagreed
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RatingBins:
+        low, high = self.range
+        mins = [b.min for b in self.bins]
+        if low >= high:
+            raise ValueError(f"range must be [low, high] with low < high, got {list(self.range)}")
+        if mins != sorted(mins, reverse=True) or len(set(mins)) != len(mins):
+            raise ValueError(f"bins must be listed highest first with distinct min, got mins {mins}")
+        if mins[-1] != low or mins[0] > high:
+            raise ValueError(f"bins must cover the range {list(self.range)}: the last min must be {low}, got mins {mins}")
+        return self
+
+
 class DataConfig(Strict):
     name: str
-    loader: Literal["esci"]
+    loader: dict[str, Any]  # {_target_: a loader; other keys are its options}
     mirror_dirs: list[str]
     download: bool
-    files: dict[Literal["judgments", "queries", "listings"], DataFile]
+    files: dict[str, DataFile]
+    tables: DataTables
     source_scheme: str
-    rating_to_source: dict[str, str]
-    annotator_id: str
+    rating_to_source: dict[str, str] | None = None  # categorical ratings: raw value -> source label
+    rating_bins: RatingBins | None = None  # numeric ratings: bins -> source label
+    annotator_id: str  # judgments without an annotator column
     judged_at: date
     on_bad_rows: Literal["error", "quarantine"]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        if not isinstance(self.loader.get("_target_"), str):
+            raise ValueError(f"loader = {self.loader}: needs `_target_`, e.g. relevance_kit.data.table.load_tables")
+        if (self.rating_to_source is None) == (self.rating_bins is None):
+            raise ValueError("give exactly one of rating_to_source (categorical ratings) and rating_bins (numeric grades)")
+        for role in ("listings", "queries", "judgments"):
+            spec = getattr(self.tables, role)
+            if spec is not None and spec.file not in self.files:
+                raise ValueError(f"tables.{role}.file = {spec.file!r} is not one of files: {sorted(self.files)}")
+        return self
+
+    @property
+    def source_labels(self) -> list[str]:
+        """Every source-scheme label the ratings can map to."""
+        if self.rating_to_source is not None:
+            return sorted(set(self.rating_to_source.values()))
+        return sorted({b.source for b in self.rating_bins.bins}) if self.rating_bins else []
 
 
 # --- taxonomy and guidelines ------------------------------------------------------------
@@ -607,7 +725,7 @@ class RelevanceConfig(Strict):
                 f"taxonomy {self.taxonomy.name!r} has no source_maps.{self.data.source_scheme} "
                 f"for the {self.data.name!r} data; it maps: {sorted(self.taxonomy.source_maps)}"
             )
-        unmapped = sorted(set(self.data.rating_to_source.values()) - set(source_map))
+        unmapped = sorted(set(self.data.source_labels) - set(source_map))
         if unmapped:
             raise ValueError(
                 f"taxonomy.source_maps.{self.data.source_scheme} lacks source label(s) {unmapped}"
@@ -621,11 +739,6 @@ class RelevanceConfig(Strict):
                         f"{label!r} for taxonomy {self.taxonomy.name!r}; allowed: {self.taxonomy.ids}"
                     )
         return self
-
-    def source_to_label(self) -> dict[str, str]:
-        """The dataset's raw rating -> taxonomy label id (through the source scheme)."""
-        source_map = self.taxonomy.source_maps[self.data.source_scheme]
-        return {raw: source_map[src] for raw, src in self.data.rating_to_source.items()}
 
 
 # --- loading, composing and error messages ----------------------------------------------
