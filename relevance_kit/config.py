@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from relevance_kit.errors import ConfigError
 from relevance_kit.sampling.targeted import TargetRule
@@ -148,10 +148,15 @@ class DataConfig(Strict):
     judged_at: date
     on_bad_rows: Literal["error", "quarantine"]
 
+    @field_validator("loader")
+    @classmethod
+    def _target(cls, loader: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(loader.get("_target_"), str):
+            raise ValueError(f"{loader} needs `_target_`, e.g. relevance_kit.data.table.load_tables")  # noqa: TRY004 (pydantic reports ValueError)
+        return loader
+
     @model_validator(mode="after")
     def _consistent(self) -> DataConfig:
-        if not isinstance(self.loader.get("_target_"), str):
-            raise ValueError(f"loader = {self.loader}: needs `_target_`, e.g. relevance_kit.data.table.load_tables")
         if (self.rating_to_source is None) == (self.rating_bins is None):
             raise ValueError("give exactly one of rating_to_source (categorical ratings) and rating_bins (numeric grades)")
         for role in ("listings", "queries", "judgments"):

@@ -64,7 +64,10 @@ def number(value: Any, field: str) -> float | None:
 
 def count(value: Any, field: str) -> int:
     """A non-negative whole number (0 when missing: no engagement recorded)."""
-    out = number(value, field)
+    try:
+        out = number(value, field)
+    except FieldError:
+        out = -1.0
     if out is None:
         return 0
     if not out.is_integer() or out < 0:
