@@ -7,6 +7,7 @@ import copy
 import gzip
 import hashlib
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -446,3 +447,18 @@ def test_malformed_input_in_the_stage_exits_2_and_writes_nothing(tmp_path: Path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "products.json.gz: not a readable gzip file" in result.stderr
     assert files_under(root, "data", "metrics") == []
+
+
+def test_readme_dataset_examples_validate(base) -> None:
+    """Both shapes shown in README "Adding a dataset" are valid data configs as written."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Adding a dataset") : readme.index("### Guidelines and human annotation")]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) == 2
+    for block in blocks:
+        data = yaml.safe_load(block.replace("<64 hex digits>", "a" * 64))
+        raw = copy.deepcopy(base)
+        raw["data"] = data | {"name": "esci_us"}  # group names are checked against conf/data's files
+        sources = data.get("rating_to_source") or {b["source"]: b["source"] for b in data["rating_bins"]["bins"]}
+        raw["taxonomy"]["source_maps"][data["source_scheme"]] = dict.fromkeys(sources.values(), "relevant")
+        assert validate(raw, CONF).data.source_scheme == data["source_scheme"]
