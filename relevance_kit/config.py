@@ -8,6 +8,7 @@ Hydra's choice names), and that name must be one of the files of the group's fol
 
 from __future__ import annotations
 
+import codecs
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -65,6 +66,15 @@ class TableSpec(Strict):
     list_delimiters: dict[str, str] = {}  # list field -> delimiter of its text form
     attributes_format: Literal["pairs", "json"] = "pairs"  # pairs: key:value|key:value
     attribute_flags: dict[str, dict[str, str]] = {}  # column -> attributes set when it is true
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
+        return encoding
 
     @model_validator(mode="after")
     def _consistent(self) -> TableSpec:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from relevance_kit.config import RelevanceConfig, compose, validate
+from relevance_kit.data import fields as F
 from relevance_kit.data.prepare import Prepared, prepare_dataset
 from relevance_kit.errors import ConfigError, DataError
 from tests.conftest import REPO, files_under, run_stage, write_project
@@ -226,6 +227,25 @@ def jsonl_tables() -> dict[str, Any]:
 LETTERS = {"Exact": "E", "Substitute": "S", "Complement": "C", "Irrelevant": "I"}
 
 
+@pytest.mark.parametrize(
+    ("value", "fmt", "expected"),
+    [
+        ("material:oak| seats : 6", "pairs", {"material": "oak", "seats": "6"}),
+        ('{"material": "oak", "seats": 6}', "json", {"material": "oak", "seats": "6"}),
+        ({"material": "oak"}, "pairs", {"material": "oak"}),
+        ([("finish", "oiled")], "pairs", {"finish": "oiled"}),  # a Parquet map column
+        (None, "json", {}),
+    ],
+)
+def test_attribute_forms(value: Any, fmt: str, expected: dict[str, str]) -> None:
+    assert F.attributes(value, "attributes", fmt) == expected
+
+
+def test_attribute_text_that_is_not_key_value_is_a_field_error() -> None:
+    with pytest.raises(F.FieldError, match=r"attributes item 'oak' is not key:value"):
+        F.attributes("material:oak|oak", "attributes", "pairs")
+
+
 def test_jsonl_one_row_per_annotator_reaches_golden_agreement(tmp_path: Path) -> None:
     """prepare -> sample -> golden as DVC runs them: two annotators per pair give kappa and alpha."""
     folder = tmp_path / "raw"
@@ -276,6 +296,7 @@ _DELETE = object()
         ("tables.judgments.file", "ratings", r"tables.judgments.file = 'ratings' is not one of files: \['pairs'\]"),
         ("tables.listings.records", "items", r"records is for format 'json'"),
         ("tables.listings.list_delimiters", {"title": ","}, r"list_delimiters names \['title'\]"),
+        ("tables.listings.encoding", "latin-9x", r"data.tables.listings.encoding: unknown encoding 'latin-9x'"),
         ("rating_to_source", ESCI_RATINGS, r"give exactly one of rating_to_source .* and rating_bins"),
         ("rating_bins", _DELETE, r"give exactly one of rating_to_source .* and rating_bins"),
         ("rating_bins.bins", [{"min": 1.0, "source": "irrelevant"}, {"min": 2.5, "source": "perfect_match"}], r"highest first"),
@@ -303,6 +324,13 @@ def test_missing_column_names_file_column_and_columns_found(base, tmp_path: Path
         r"train.csv.zip/train.csv: column 'title' \(data.tables.listings.columns.title\) not found; "
         r"columns found: \['id', 'product_uid', 'product_title', 'search_term', 'relevance'\]"
     )):  # fmt: skip
+        prepare(base, data)
+
+
+def test_wrong_records_path_is_a_clear_error(base, tmp_path: Path) -> None:
+    data = write_esci_like(tmp_path / "raw", [GOOD])
+    data["tables"]["queries"]["records"] = "querySet"
+    with pytest.raises(DataError, match=r"queries.json: expected a JSON document with a list under 'querySet'"):
         prepare(base, data)
 
 

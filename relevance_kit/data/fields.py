@@ -99,6 +99,8 @@ def attributes(value: Any, field: str, fmt: str) -> dict[str, str]:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise FieldError(f"{field} is not a JSON object: {exc}") from None
+    if isinstance(value, list) and all(isinstance(kv, tuple) and len(kv) == 2 for kv in value):
+        value = dict(value)  # a Parquet map column reads as (key, value) pairs
     if isinstance(value, dict):
         return {str(k).strip(): _attribute_value(v, field) for k, v in value.items()}
     if isinstance(value, str):

@@ -88,8 +88,6 @@ def _zip_member(path: Path, member: str | None) -> bytes:
 def _decode(raw: bytes, name: str, encoding: str) -> str:
     try:
         return raw.decode(encoding)
-    except LookupError:
-        raise DataError(f"{name}: unknown encoding {encoding!r}") from None
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(
