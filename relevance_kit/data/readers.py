@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from relevance_kit.config import TableSpec
 from relevance_kit.data.bad_rows import BadRows
+from relevance_kit.data.spec import TableSpec
 from relevance_kit.errors import DataError
 
 

@@ -19,10 +19,11 @@ from typing import Any
 
 import pandas as pd
 
-from relevance_kit.config import LIST_FIELDS, DataConfig, RatingBins, TableSpec
+from relevance_kit.config import DataConfig
 from relevance_kit.data import fields as F
 from relevance_kit.data.bad_rows import BadRows
 from relevance_kit.data.readers import RawTable, read_table
+from relevance_kit.data.spec import LIST_FIELDS, RatingBins, TableSpec
 from relevance_kit.errors import DataError
 from relevance_kit.schemas import LISTING_SCHEMA, PREPARED_JUDGMENT_SCHEMA, QUERY_SCHEMA
 
