@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from relevance_kit.data.spec import DataTables, RatingBins
 from relevance_kit.errors import ConfigError
 from relevance_kit.sampling.targeted import TargetRule
 
@@ -39,15 +40,41 @@ class DataFile(Strict):
 
 class DataConfig(Strict):
     name: str
-    loader: Literal["esci"]
+    loader: dict[str, Any]  # {_target_: a loader; other keys are its options}
     mirror_dirs: list[str]
     download: bool
-    files: dict[Literal["judgments", "queries", "listings"], DataFile]
+    files: dict[str, DataFile]
+    tables: DataTables
     source_scheme: str
-    rating_to_source: dict[str, str]
-    annotator_id: str
+    rating_to_source: dict[str, str] | None = None  # categorical ratings: raw value -> source label
+    rating_bins: RatingBins | None = None  # numeric ratings: bins -> source label
+    annotator_id: str  # judgments without an annotator column
     judged_at: date
     on_bad_rows: Literal["error", "quarantine"]
+
+    @field_validator("loader")
+    @classmethod
+    def _target(cls, loader: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(loader.get("_target_"), str):
+            raise ValueError(f"{loader} needs `_target_`, e.g. relevance_kit.data.table.load_tables")  # noqa: TRY004 (pydantic reports ValueError)
+        return loader
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        if (self.rating_to_source is None) == (self.rating_bins is None):
+            raise ValueError("give exactly one of rating_to_source (categorical ratings) and rating_bins (numeric grades)")
+        for role in ("listings", "queries", "judgments"):
+            spec = getattr(self.tables, role)
+            if spec is not None and spec.file not in self.files:
+                raise ValueError(f"tables.{role}.file = {spec.file!r} is not one of files: {sorted(self.files)}")
+        return self
+
+    @property
+    def source_labels(self) -> list[str]:
+        """Every source-scheme label the ratings can map to."""
+        if self.rating_to_source is not None:
+            return sorted(set(self.rating_to_source.values()))
+        return sorted({b.source for b in self.rating_bins.bins}) if self.rating_bins else []
 
 
 # --- taxonomy and guidelines ------------------------------------------------------------
@@ -607,7 +634,7 @@ class RelevanceConfig(Strict):
                 f"taxonomy {self.taxonomy.name!r} has no source_maps.{self.data.source_scheme} "
                 f"for the {self.data.name!r} data; it maps: {sorted(self.taxonomy.source_maps)}"
             )
-        unmapped = sorted(set(self.data.rating_to_source.values()) - set(source_map))
+        unmapped = sorted(set(self.data.source_labels) - set(source_map))
         if unmapped:
             raise ValueError(
                 f"taxonomy.source_maps.{self.data.source_scheme} lacks source label(s) {unmapped}"
@@ -621,11 +648,6 @@ class RelevanceConfig(Strict):
                         f"{label!r} for taxonomy {self.taxonomy.name!r}; allowed: {self.taxonomy.ids}"
                     )
         return self
-
-    def source_to_label(self) -> dict[str, str]:
-        """The dataset's raw rating -> taxonomy label id (through the source scheme)."""
-        source_map = self.taxonomy.source_maps[self.data.source_scheme]
-        return {raw: source_map[src] for raw, src in self.data.rating_to_source.items()}
 
 
 # --- loading, composing and error messages ----------------------------------------------

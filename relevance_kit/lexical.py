@@ -23,8 +23,13 @@ class CatalogBM25:
         self._retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of `query` against every listing, in catalogue order."""
+        """BM25 score of `query` against every listing, in catalogue order. A query with no
+        indexable token (`4 x 6`, `8 x 1/2`, `To`: single characters and stopwords) scores
+        zero everywhere: no lexical evidence is a fact about it, not an error (bm25s itself
+        fails on an empty token list)."""
         tokens = bm25s.tokenize([query], stopwords="en", show_progress=False, return_ids=False)[0]
+        if not tokens:
+            return np.zeros(len(self.listing_ids), dtype=np.float64)
         return np.asarray(self._retriever.get_scores(tokens), dtype=np.float64)
 
     def pair_scores(self, pairs: pd.DataFrame, query_text: dict[str, str]) -> np.ndarray:

@@ -52,6 +52,13 @@ JUDGMENT_SCHEMA = pa.schema(
     ]
 )
 
+# The dataset's own judgments (prepare's output) keep what the source said beyond the label:
+# its numeric grade (Home Depot: the mean of 3+ raters' 1-3 grades) and whether its raters
+# certainly disagreed (a mean that is not a whole grade); both null where the source does not say.
+PREPARED_JUDGMENT_SCHEMA = pa.schema(
+    [*JUDGMENT_SCHEMA, ("grade", pa.float64()), ("raters_disagreed", pa.bool_())]
+)
+
 # A pair table (splits, pools, golden): one row per (query, listing).
 PAIR_KEY = ["query_id", "listing_id"]
 

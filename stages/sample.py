@@ -29,7 +29,10 @@ def main(cfg: RelevanceConfig) -> None:
     s = cfg.sampling
 
     splits = split_queries(queries, judgments, listings, s.splits, cfg.seed, s.query_strata, s.max_queries)
-    judged = judgments[PAIR_KEY + ["label"]].assign(gain=judgments["label"].map(cfg.taxonomy.gains))
+    # One row per pair: with several annotators per pair, the first judgment's label stands for
+    # the pair in strata and targeted rules (the golden stage aggregates them properly).
+    judged = judgments.drop_duplicates(PAIR_KEY)[PAIR_KEY + ["label"]]
+    judged = judged.assign(gain=judged["label"].map(cfg.taxonomy.gains))
     in_split = {name: judged[judged["query_id"].isin(splits.loc[splits["split"] == name, "query_id"])]
                 for name in ("golden", "annotate", "teacher")}
     bm25 = CatalogBM25(listings)

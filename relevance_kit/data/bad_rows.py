@@ -18,14 +18,20 @@ class BadRows:
 
     policy: Literal["error", "quarantine"]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    _where: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     def add(self, file: str, row: int | str, reason: str, record: Any) -> None:
-        """Record a bad row; `row` locates it in the file (a line number or a JSON path)."""
+        """Record a bad row; `row` locates it in the file ("line 3", "row 7", a JSON path)."""
         if self.policy == "error":
-            raise DataError(f"{file}: row {row}: {reason} (set data.on_bad_rows: quarantine to set such rows aside)")
+            raise DataError(f"{file}: {row}: {reason} (set data.on_bad_rows: quarantine to set such rows aside)")
+        self._where.add((file, str(row)))
         self.rows.append(
             {"file": file, "row": str(row), "reason": reason, "record": json.dumps(record, default=str, sort_keys=True)}
         )
+
+    def has(self, file: str, row: int | str) -> bool:
+        """Whether that row is already set aside (a denormalised row is judged once)."""
+        return (file, str(row)) in self._where
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["file", "row", "reason", "record"])

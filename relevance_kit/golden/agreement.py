@@ -71,6 +71,26 @@ def agreement_report(
     return report
 
 
+def recorded_disagreement(judgments: pd.DataFrame) -> dict[str, Any]:
+    """The disagreement the dataset itself records when it holds a mean grade per pair, not
+    each rater's grade (Home Depot): the share of pairs whose raters certainly disagreed (a
+    mean that is not a whole grade; a whole mean can hide disagreement, so a lower bound).
+    Empty when no judgment says (the column is absent or null)."""
+    if "raters_disagreed" not in judgments or judgments["raters_disagreed"].isna().all():
+        return {}
+    flags = judgments.dropna(subset=["raters_disagreed"]).groupby(PAIR_KEY)["raters_disagreed"].any()
+    return {
+        "raters_disagreed_share": float(flags.mean()),
+        "raters_disagreed_pairs": int(flags.sum()),
+        "raters_disagreed_of": len(flags),
+        "raters_disagreed_note": (
+            "share of golden pairs whose mean grade is not a whole grade: their raters disagreed "
+            "(a lower bound: a whole mean can hide disagreement); the dataset holds the mean, "
+            "not each rater's grade, so kappa and alpha cannot be computed from it"
+        ),
+    }
+
+
 def _cohen(judgments: pd.DataFrame, labels: Sequence[str]) -> dict[str, Any]:
     """Kappa on the pairs both annotators labelled; `labels` order sets the linear weights."""
     both = judgments.pivot(index=PAIR_KEY, columns="annotator_id", values="label").dropna()

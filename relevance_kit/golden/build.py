@@ -12,7 +12,7 @@ import pandas as pd
 
 from relevance_kit.errors import DataError
 from relevance_kit.golden.aggregate import aggregate_golden
-from relevance_kit.golden.agreement import agreement_report
+from relevance_kit.golden.agreement import agreement_report, recorded_disagreement
 from relevance_kit.golden.review_files import ReviewImport, import_label_studio_export, import_review_csv
 from relevance_kit.schemas import PAIR_KEY
 
@@ -53,6 +53,7 @@ def build_golden(
     aggregated = aggregate_golden(all_judgments, labels, tie_break)
     resolved = aggregated[aggregated["label"].notna()].reset_index(drop=True)
     review = aggregated[aggregated["label"].isna()].merge(context, on=PAIR_KEY, how="left")
+    golden_human = human.merge(pairs[PAIR_KEY], on=PAIR_KEY)  # the dataset's own, for its recorded disagreement
     report = {
         "golden_pairs": len(resolved),
         "golden_queries": int(resolved["query_id"].nunique()),
@@ -61,6 +62,6 @@ def build_golden(
         "to_review": len(review),
         "pairs_without_judgment": len(unjudged),
         "skipped_in_files": {name: len(imp.skipped) for name, imp in imports.items()},
-        "agreement": agreement_report(all_judgments, labels),
+        "agreement": agreement_report(all_judgments, labels) | recorded_disagreement(golden_human),
     }
     return GoldenSet(resolved, review.reset_index(drop=True), report)
