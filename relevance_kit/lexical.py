@@ -9,7 +9,7 @@ import bm25s
 import numpy as np
 import pandas as pd
 
-from relevance_kit.text import DEFAULT_FIELDS, listing_text
+from relevance_kit.text import DEFAULT_FIELDS, listing_text, tokens
 
 
 class CatalogBM25:
@@ -48,3 +48,32 @@ class CatalogBM25:
         best = np.argpartition(-all_scores, k - 1)[:k]
         best = best[np.argsort(-all_scores[best], kind="stable")]
         return [(self.listing_ids[i], float(all_scores[i])) for i in best if all_scores[i] > 0]
+
+
+LEXICAL_FEATURES = ("bm25", "query_overlap", "title_coverage", "query_length")
+
+
+def lexical_features(
+    pairs: pd.DataFrame, query_text: dict[str, str], listings: pd.DataFrame, index: CatalogBM25,
+    fields: Sequence[str] = DEFAULT_FIELDS,
+) -> pd.DataFrame:
+    """The classic learning-to-rank pair features, one row per row of `pairs`:
+
+    | column | what |
+    | --- | --- |
+    | bm25 | BM25 of the query against the listing text (catalogue statistics) |
+    | query_overlap | share of the query's distinct tokens found in the listing text |
+    | title_coverage | share of the listing title's distinct tokens found in the query |
+    | query_length | number of query tokens |
+    """
+    rows = listings.set_index("listing_id").loc[pairs["listing_id"].unique()]
+    text_tokens = {lid: set(tokens(listing_text({"listing_id": lid, **row}, fields))) for lid, row in rows.iterrows()}
+    title_tokens = {lid: set(tokens(str(title))) for lid, title in rows["title"].items()}
+    query_tokens = [set(tokens(query_text[q])) for q in pairs["query_id"]]
+    listing_ids = pairs["listing_id"].tolist()
+    return pd.DataFrame({
+        "bm25": index.pair_scores(pairs, query_text),
+        "query_overlap": [len(q & text_tokens[l]) / len(q) if q else 0.0 for q, l in zip(query_tokens, listing_ids)],
+        "title_coverage": [len(q & title_tokens[l]) / len(title_tokens[l]) if title_tokens[l] else 0.0 for q, l in zip(query_tokens, listing_ids)],
+        "query_length": [float(len(tokens(query_text[q]))) for q in pairs["query_id"]],
+    })  # fmt: skip

@@ -3,10 +3,19 @@ and baseline sees the same fields)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 DEFAULT_FIELDS = ("title", "brand", "color", "category")
+
+_TOKEN = re.compile(r"\w+")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens; one tokenizer for query length, overlap and coverage keeps
+    every lexical feature consistent."""
+    return _TOKEN.findall(text.lower())
 
 
 def listing_text(listing: Mapping[str, Any], fields: Sequence[str] = DEFAULT_FIELDS) -> str:

@@ -6,7 +6,6 @@ stratum with the pools the annotator and teacher see.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -14,21 +13,13 @@ import pandas as pd
 from relevance_kit.lexical import CatalogBM25
 from relevance_kit.sampling._validate import require_known, require_unique
 from relevance_kit.schemas import PAIR_KEY, require_columns
-from relevance_kit.text import listing_text
+from relevance_kit.text import listing_text, tokens
 
 UNKNOWN = "unknown"  # listing without a category path
 OTHER = "other"  # dominant categories too rare to be their own query stratum
 LENGTH_BUCKETS = ((2, "1-2"), (4, "3-4"))  # (max tokens, bucket); longer queries are LONG_BUCKET
 LONG_BUCKET = "5+"
 QUERY_STRATA = ("query_length_bucket", "dominant_category")
-
-_TOKEN = re.compile(r"\w+")
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-cased word tokens; one tokenizer for query length and overlap keeps them consistent."""
-    return _TOKEN.findall(text.lower())
-
 
 def length_bucket(text: str) -> str:
     n = len(tokens(text))
