@@ -68,10 +68,12 @@ def serve_llama_cpp(
     n_ctx: int = 2048,
     n_threads: int | None = None,
     startup_timeout_s: float = 120.0,
+    prompt_cache_bytes: int = 0,
 ) -> Iterator[LlamaServer]:
     """Run `python -m llama_cpp.server` on localhost until the block ends. The chat format
-    comes from the GGUF's own template. Waits for /v1/models; a server that dies or never
-    answers is an error that quotes the end of its log."""
+    comes from the GGUF's own template. `prompt_cache_bytes` > 0 turns on its RAM prompt
+    cache (states of earlier prompts, restored by longest common prefix). Waits for
+    /v1/models; a server that dies or never answers is an error quoting the end of its log."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise ConfigError("serving a GGUF needs llama-cpp-python: pip install 'llama-cpp-python[server]'")
     port = port or free_port()
@@ -82,6 +84,8 @@ def serve_llama_cpp(
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
         "--n_threads", str(n_threads or min(2, os.cpu_count() or 1)),
     ]  # fmt: skip
+    if prompt_cache_bytes:
+        cmd += ["--cache", "true", "--cache_type", "ram", "--cache_size", str(prompt_cache_bytes)]
     server = LlamaServer(f"http://127.0.0.1:{port}/v1", model, Path(gguf_path), log_path)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
