@@ -460,9 +460,11 @@ class InferenceConfig(Strict):
     server (vLLM or llama.cpp), or vLLM's offline engine."""
 
     name: str
-    backend: Literal["hf", "openai_compatible", "vllm"]
+    backend: Literal["hf", "onnx", "openai_compatible", "vllm"]
     batch_size: Annotated[int, Field(gt=0)]
     sort_by_length: bool = True
+    int8: bool = False  # onnx: dynamically int8-quantized weights (parity: bench_teacher.json)
+    threads: Annotated[int, Field(gt=0)] | None = None  # onnx: intra-op threads; None: torch's
     tensor_parallel_size: Annotated[int, Field(gt=0)] = 1
     base_url: str | None = None
     served_model: str | None = None  # the server's model name; None = the first it lists

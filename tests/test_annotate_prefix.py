@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 import time
 from pathlib import Path
@@ -19,14 +18,13 @@ import yaml
 
 from relevance_kit.annotate.cache import Completion
 from relevance_kit.annotate.client import Meter, OpenAIBackend
+from relevance_kit.annotate.llama_server import prefix_reuse
 from relevance_kit.annotate.run import annotate_pairs, open_annotator
 from relevance_kit.config import compose, validate
 from relevance_kit.errors import ConfigError
 from relevance_kit.prompts import Shot, chat_messages
 from tests.conftest import REPO
 from tests.llama_server import llama_server  # noqa: F401  (the session fixture)
-
-PREFIX_HIT = re.compile(r"Llama\.generate: (\d+) prefix-match hit, remaining (\d+) prompt tokens")
 
 
 def _cfg(*overrides: str, **annotator: object):
@@ -156,22 +154,11 @@ def test_llama_cpp_reuses_the_static_prefix(llama_server, tmp_path: Path) -> Non
     with open_annotator(cfg, SHOTS) as annotator:
         annotate_pairs(annotator, pairs)
         usage = annotator.request.meter.summary()
-    hits = [
-        (int(a), int(b))
-        for a, b in PREFIX_HIT.findall(
-            llama_server.log_path.read_text(errors="replace")[log_start:]
-        )
-    ]
-    static = (
-        len(
-            json.dumps(
-                chat_messages(
-                    cfg.prompt, cfg.taxonomy, cfg.guidelines.current, "q", {"title": "t"}, SHOTS
-                )[:-1]
-            )
-        )
-        // 8
-    )
+    hits = prefix_reuse(llama_server.log_path, since=log_start)
+    shared = chat_messages(
+        cfg.prompt, cfg.taxonomy, cfg.guidelines.current, "q", {"title": "t"}, SHOTS
+    )[:-1]
+    static = len(json.dumps(shared)) // 8  # a safe lower bound on its tokens (~4 chars each)
     assert len(hits) >= len(pairs) - 1, hits
     assert all(reused > static for reused, _ in hits[-2:]), (hits, static)  # the whole static part
     assert all(remaining < reused for reused, remaining in hits[-2:])
