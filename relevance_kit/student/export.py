@@ -3,9 +3,11 @@
 The export folder (`models/student/<name>/export`) holds everything the scorer needs and
 nothing it must recompute per request:
 - query_encoder.onnx (and query_encoder.int8.onnx, dynamically quantized): query -> u;
+- listing_encoder.onnx when the towers are not shared (shared: query_encoder.onnx is it):
+  listing text -> v, for `relevance-kit index` and listings given as text;
 - head.pt: the relevance head, whose first layer the scorer splits by feature block;
-- index.npz: for EVERY catalogue listing its vector v and the listing part W_l v of the
-  head's first layer, stamped with the model name and version it was built with;
+- index.npz: for EVERY catalogue listing its vector v, the listing part W_l v of the
+  head's first layer and a hash of its text, stamped with the model name and version;
 - tokenizer/ and manifest.json (name, version, labels, limits, file hashes).
 The version is a hash of the weights, so an index from other weights is refused.
 """
@@ -26,8 +28,10 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from relevance_kit.config import StudentConfig
+from relevance_kit.errors import DataError
 from relevance_kit.io import atomic_path
 from relevance_kit.student.data import catalogue_texts
+from relevance_kit.student.index import ListingIndex, content_hash
 from relevance_kit.student.module import StudentDistillModule
 from relevance_kit.student.towers import Tower, TwoTowerStudent, load_tokenizer
 
@@ -36,6 +40,7 @@ INDEX = "index.npz"
 HEAD = "head.pt"
 TOKENIZER = "tokenizer"
 QUERY_ENCODER = {"fp32": "query_encoder.onnx", "int8": "query_encoder.int8.onnx"}
+LISTING_ENCODER = "listing_encoder.onnx"
 ONNX_OPSET = 17
 
 
@@ -62,10 +67,20 @@ def tokenize(
     return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
 
-def export_query_encoder(
+def listing_encoder_file(manifest: dict, export_dir: Path) -> str:
+    """The export's fp32 listing encoder (an export from before it was recorded has none)."""
+    if "listing_encoder" not in manifest:
+        raise DataError(
+            f"{export_dir}: this export has no listing encoder recorded in its manifest; "
+            "re-export it (dvc repro export_student) to index or score listings given as text"
+        )
+    return manifest["listing_encoder"]
+
+
+def export_tower(
     tower: Tower, tokenizer: PreTrainedTokenizerBase, path: Path, max_length: int
 ) -> None:
-    """The query tower as ONNX with dynamic batch and sequence axes."""
+    """A tower as ONNX with dynamic batch and sequence axes."""
     example = tokenize(
         tokenizer, ["an example query", "a second, longer example query"], max_length
     )
@@ -75,11 +90,11 @@ def export_query_encoder(
             (example["input_ids"], example["attention_mask"]),
             str(tmp),
             input_names=["input_ids", "attention_mask"],
-            output_names=["query_vector"],
+            output_names=["vector"],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "tokens"},
                 "attention_mask": {0: "batch", 1: "tokens"},
-                "query_vector": {0: "batch"},
+                "vector": {0: "batch"},
             },
             opset_version=ONNX_OPSET,
             dynamo=False,
@@ -104,7 +119,7 @@ def build_index(
     version: str,
     path: Path,
 ) -> int:
-    """Vectors and head listing parts for every listing of the catalogue, in one file."""
+    """Vectors, head listing parts and text hashes for every listing of the catalogue."""
     texts = catalogue_texts(listings, cfg.listing_fields)
     ids = list(texts)
     parts = model.head.parts()
@@ -117,15 +132,14 @@ def build_index(
         v = model.listing_tower(**batch)
         vectors.append(v.numpy())
         listing_parts.append(parts.listing_part(v).numpy())
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(
-            f,
-            listing_ids=np.asarray(ids, dtype=str),
-            vectors=np.concatenate(vectors).astype(np.float32),
-            listing_parts=np.concatenate(listing_parts).astype(np.float32),
-            model_name=np.asarray(name),
-            model_version=np.asarray(version),
-        )
+    ListingIndex(
+        name,
+        version,
+        np.asarray(ids, dtype=str),
+        np.concatenate(vectors).astype(np.float32),
+        np.concatenate(listing_parts).astype(np.float32),
+        np.asarray([content_hash(texts[i]) for i in ids], dtype=str),
+    ).save(path)
     return len(ids)
 
 
@@ -139,9 +153,14 @@ def export_student(checkpoint: str | Path, listings: pd.DataFrame, out_dir: str 
     staging.mkdir(parents=True)
     tokenizer = load_tokenizer(cfg.encoder)
     tokenizer.save_pretrained(str(staging / TOKENIZER))
-    export_query_encoder(
+    export_tower(
         model.query_tower, tokenizer, staging / QUERY_ENCODER["fp32"], cfg.query_max_length
     )
+    listing_encoder = QUERY_ENCODER["fp32"] if cfg.shared_towers else LISTING_ENCODER
+    if not cfg.shared_towers:
+        export_tower(
+            model.listing_tower, tokenizer, staging / LISTING_ENCODER, cfg.listing_max_length
+        )
     quantize_int8(staging / QUERY_ENCODER["fp32"], staging / QUERY_ENCODER["int8"])
     torch.save(model.head.state_dict(), staging / HEAD)
     n_listings = build_index(model, tokenizer, listings, cfg, cfg.name, version, staging / INDEX)
@@ -156,14 +175,28 @@ def export_student(checkpoint: str | Path, listings: pd.DataFrame, out_dir: str 
         "listing_max_length": cfg.listing_max_length,
         "listing_fields": list(cfg.listing_fields),
         "serve": "int8" if cfg.export.int8 else "fp32",
+        "listing_encoder": listing_encoder,
         "service": cfg.service.model_dump(),
         "n_listings": n_listings,
-        "files": {f.name: _sha256(f) for f in sorted(staging.iterdir()) if f.is_file()},
+        "files": file_hashes(staging),
     }
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_manifest(manifest, staging)
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
     return manifest
+
+
+def file_hashes(export_dir: Path) -> dict[str, str]:
+    return {
+        f.name: _sha256(f)
+        for f in sorted(export_dir.iterdir())
+        if f.is_file() and f.name != MANIFEST and not f.name.startswith(".")
+    }
+
+
+def write_manifest(manifest: dict, export_dir: Path) -> None:
+    with atomic_path(export_dir / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def _sha256(path: Path) -> str:

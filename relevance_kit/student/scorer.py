@@ -1,26 +1,65 @@
-"""RelevanceScorer: probabilities for 1 query x N catalogue listings, in-process.
+"""RelevanceScorer: probabilities for 1 query x N listings, in-process.
 
-Per request: tokenize the query, run the ONNX query encoder once (u), then the head over the
-N candidates using their precomputed vectors and listing parts from the index (see
-`towers.HeadParts`). The index must come from the same model version as the encoder.
+Per request: the query's vector u (from an LRU cache of recent queries, else tokenizer +
+ONNX query encoder), one gather of the candidates' rows from the index snapshot, then the
+head as NumPy products (`serving_head.ServingHead`). Listings not yet indexed can be given
+as text: the ONNX listing encoder embeds them on the fly. The index must come from the same
+model version as the encoder; `swap_index` replaces it atomically while requests run.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import onnxruntime as ort
 import torch
-from transformers import AutoTokenizer
 
 from relevance_kit.config import StudentHead
 from relevance_kit.errors import DataError
-from relevance_kit.student.export import HEAD, INDEX, MANIFEST, QUERY_ENCODER, TOKENIZER
+from relevance_kit.student.export import (
+    HEAD,
+    INDEX,
+    MANIFEST,
+    QUERY_ENCODER,
+    TOKENIZER,
+    listing_encoder_file,
+)
+from relevance_kit.student.index import ListingIndex
+from relevance_kit.student.onnx_tower import OnnxTower
+from relevance_kit.student.serving_head import ServingHead
 from relevance_kit.student.towers import RelevanceHead
+
+
+def load_head(export_dir: Path, manifest: dict) -> ServingHead:
+    head = RelevanceHead(
+        manifest["dim"], len(manifest["labels"]), StudentHead.model_validate(manifest["head"])
+    )
+    head.load_state_dict(torch.load(export_dir / HEAD, map_location="cpu", weights_only=True))
+    return ServingHead.from_head(head.eval())
+
+
+def read_manifest(export_dir: Path) -> dict:
+    path = export_dir / MANIFEST
+    if not path.exists():
+        raise DataError(
+            f"{export_dir}: not a student export (no {MANIFEST}); run `dvc repro export_student`"
+        )
+    return json.loads(path.read_text())
+
+
+def listing_tower(export_dir: Path, manifest: dict, threads: int) -> OnnxTower:
+    """The fp32 listing encoder the index was built with (it embeds new listings)."""
+    return OnnxTower(
+        export_dir / listing_encoder_file(manifest, export_dir),
+        export_dir / TOKENIZER,
+        manifest["listing_max_length"],
+        threads,
+    )
 
 
 class RelevanceScorer:
@@ -29,31 +68,28 @@ class RelevanceScorer:
     def __init__(
         self,
         manifest: dict,
-        tokenizer: AutoTokenizer,
-        session: ort.InferenceSession,
-        head: RelevanceHead,
-        index: dict[str, np.ndarray],
+        query_tower: OnnxTower,
+        head: ServingHead,
+        index: ListingIndex,
         index_path: Path,
+        listings: OnnxTower | None = None,
+        query_cache: int = 0,
     ) -> None:
         self.manifest = manifest
         self.name: str = manifest["name"]
         self.version: str = manifest["version"]
         self.labels: list[str] = list(manifest["labels"])
-        self.query_max_length: int = manifest["query_max_length"]
-        self.tokenizer = tokenizer
-        self.session = session
-        self.parts = head.parts()
-        index_name, index_version = str(index["model_name"]), str(index["model_version"])
-        if (index_name, index_version) != (self.name, self.version):
-            raise DataError(
-                f"{index_path}: index built by model {index_name!r} version {index_version}, but the "
-                f"query encoder and head are {self.name!r} version {self.version}; rebuild the index "
-                "with the same checkpoint (dvc repro export_student)"
-            )
-        self.listing_ids = index["listing_ids"]
-        self.row = {listing_id: i for i, listing_id in enumerate(self.listing_ids.tolist())}
-        self.vectors = torch.from_numpy(index["vectors"])
-        self.listing_parts = torch.from_numpy(index["listing_parts"])
+        self.query_tower = query_tower
+        self.head = head
+        self.index = index
+        self.index_path = index_path
+        self.listings = listings
+        self._swap_lock = threading.Lock()
+        self.query_vector = (
+            functools.lru_cache(maxsize=query_cache)(self.encode_query)
+            if query_cache
+            else self.encode_query
+        )
 
     @classmethod
     def load(
@@ -62,58 +98,65 @@ class RelevanceScorer:
         variant: Literal["fp32", "int8"] | None = None,
         index_path: str | Path | None = None,
         threads: int = 1,
+        query_cache: int = 0,
+        text_listings: bool = False,
     ) -> RelevanceScorer:
         """Load an export folder; `variant` overrides the manifest's served query encoder,
-        `index_path` another index file (refused unless from the same model version)."""
+        `index_path` another index file (refused unless from the same model version),
+        `query_cache` keeps that many recent query vectors, `text_listings` loads the
+        listing encoder so listings can be given as text."""
         export_dir = Path(export_dir)
-        manifest_path = export_dir / MANIFEST
-        if not manifest_path.exists():
-            raise DataError(
-                f"{export_dir}: not a student export (no {MANIFEST}); run `dvc repro export_student`"
-            )
-        manifest = json.loads(manifest_path.read_text())
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        encoder = export_dir / QUERY_ENCODER[variant or manifest["serve"]]
-        session = ort.InferenceSession(str(encoder), options, providers=["CPUExecutionProvider"])
-        head = RelevanceHead(
-            manifest["dim"], len(manifest["labels"]), StudentHead.model_validate(manifest["head"])
+        manifest = read_manifest(export_dir)
+        query_tower = OnnxTower(
+            export_dir / QUERY_ENCODER[variant or manifest["serve"]],
+            export_dir / TOKENIZER,
+            manifest["query_max_length"],
+            threads,
         )
-        head.load_state_dict(torch.load(export_dir / HEAD, map_location="cpu", weights_only=True))
         index_path = Path(index_path or export_dir / INDEX)
-        with np.load(index_path) as npz:
-            index = {key: npz[key] for key in npz.files}
-        tokenizer = AutoTokenizer.from_pretrained(
-            str(export_dir / TOKENIZER), local_files_only=True
-        )
-        return cls(manifest, tokenizer, session, head.eval(), index, index_path)
+        index = ListingIndex.load(index_path, manifest["name"], manifest["version"])
+        listings = listing_tower(export_dir, manifest, threads) if text_listings else None
+        head = load_head(export_dir, manifest)
+        return cls(manifest, query_tower, head, index, index_path, listings, query_cache)
 
-    def unknown_ids(self, listing_ids: Sequence[str]) -> list[str]:
-        return [i for i in listing_ids if i not in self.row]
+    @property
+    def listing_ids(self) -> np.ndarray:
+        return self.index.listing_ids
+
+    def swap_index(self, path: str | Path | None = None) -> tuple[int, int]:
+        """Load an index (default: the one loaded at start, re-read) and swap it in whole;
+        requests in flight finish on the snapshot they started with. Returns (before, after)."""
+        with self._swap_lock:
+            path = Path(path or self.index_path)
+            fresh = ListingIndex.load(path, self.name, self.version)
+            before, self.index = len(self.index), fresh
+            return before, len(fresh)
 
     def encode_query(self, query: str) -> np.ndarray:
-        """u for one query (no padding: a single query needs none)."""
-        tokens = self.tokenizer(
-            [query], truncation=True, max_length=self.query_max_length, return_tensors="np"
-        )
-        feed = {
-            "input_ids": tokens["input_ids"].astype(np.int64),
-            "attention_mask": tokens["attention_mask"].astype(np.int64),
-        }
-        return self.session.run(None, feed)[0][0]
+        """u for one query (a single query needs no padding)."""
+        u = self.query_tower.run(self.query_tower.tokens([query]))[0]
+        u.flags.writeable = False
+        return u
 
-    @torch.inference_mode()
-    def score(self, query: str, listing_ids: Sequence[str]) -> np.ndarray:
-        """Probabilities of shape (len(listing_ids), len(labels)); rows sum to 1."""
+    def encode_listings(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(v, W_l v) for listings given as text, as the index would hold them."""
+        if self.listings is None:
+            raise DataError("this scorer was loaded without its listing encoder (text_listings)")
+        v = self.listings.encode(texts)
+        return v, self.head.listing_part(v)
+
+    def score(
+        self, query: str, listing_ids: Sequence[str], listing_texts: Sequence[str] = ()
+    ) -> np.ndarray:
+        """Probabilities of shape (len(listing_ids) + len(listing_texts), len(labels)), rows
+        in that order; rows sum to 1. Unknown ids raise `index.UnknownListings`."""
         if not query.strip():
             raise DataError("query is empty")
-        unknown = self.unknown_ids(listing_ids)
-        if unknown:
-            raise DataError(
-                f"{len(unknown)} listing id(s) not in the student index (model {self.version}): {unknown[:10]}"
-            )
-        rows = torch.as_tensor([self.row[i] for i in listing_ids], dtype=torch.long)
-        u = torch.from_numpy(self.encode_query(query))
-        logits = self.parts.score(u, self.vectors[rows], self.listing_parts[rows])
-        return torch.softmax(logits, dim=-1).numpy()
+        index = self.index  # one snapshot for the whole request
+        rows = index.rows(listing_ids)
+        u = self.query_vector(query)
+        v, parts = index.vectors[rows], index.listing_parts[rows]
+        if listing_texts:
+            new_v, new_parts = self.encode_listings(listing_texts)
+            v, parts = np.concatenate([v, new_v]), np.concatenate([parts, new_parts])
+        return self.head.probabilities(u, v, parts)

@@ -193,6 +193,12 @@ def make_scorer(cfg: RelevanceConfig, export_dir: Path, inference: InferenceConf
     serve, so it scores in process only."""
     if inference.backend == "hf":
         return HFScorer(cfg, load_pretrained(cfg.teacher.kind, export_dir, cfg.taxonomy.ids), inference.batch_size)
+    if inference.backend == "onnx":
+        if cfg.teacher.kind != "cross_encoder":
+            raise ConfigError(f"inference.backend = 'onnx' scores cross-encoder teachers; teacher {cfg.teacher.name!r} is a {cfg.teacher.kind}: use inference=hf or a server")
+        from relevance_kit.teacher.onnx_scoring import OnnxCrossEncoderScorer
+
+        return OnnxCrossEncoderScorer(cfg, load_pretrained("cross_encoder", export_dir, cfg.taxonomy.ids), inference)
     if cfg.teacher.kind == "cross_encoder":
         raise ConfigError(f"inference.backend = {inference.backend!r} serves generative teachers; teacher {cfg.teacher.name!r} is a cross-encoder: use inference=hf")
     from transformers import AutoTokenizer
