@@ -188,7 +188,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
         model_dir = root / "models" / "student" / cfg.student.name
         summary = fit_student(cfg, model_dir / "runs", root / "dvclive", model_dir / "student.ckpt")
         listings = pd.read_parquet(root / "data/prepared/listings.parquet")
-        manifest = export_student(model_dir / "student.ckpt", listings, model_dir / "export")
+        manifest = export_student(model_dir / "student.ckpt", listings, model_dir / "export", cfg.student.export, cfg.student.service)
         yield {
             "root": root,
             "cfg": cfg,
