@@ -134,15 +134,6 @@ def analyse_log(
 # --- power and sample size for a paired difference -------------------------------------------
 
 
-def paired_power(n: int, effect: float, sd_diff: float, alpha: float = 0.05) -> float:
-    """Power of the two-sided paired t-test with n pairs to detect a mean difference `effect`
-    when the differences have standard deviation `sd_diff` (statsmodels' TTestPower: the
-    non-central t of G*Power's matched-pairs test)."""
-    if n < 2:
-        return 0.0
-    return float(TTestPower().power(effect_size=abs(effect) / sd_diff, nobs=n, alpha=alpha, alternative="two-sided"))
-
-
 def paired_sample_size(effect: float, sd_diff: float, alpha: float = 0.05, power: float = 0.8) -> int:
     """Smallest number of pairs (queries, or sampled requests) whose paired t-test reaches
     `power`: statsmodels' solution for n, rounded up (power grows with n)."""
