@@ -1,8 +1,9 @@
 """The composed config: Hydra composition of `conf/` and pydantic validation of the result.
 
-DVC composes `conf/` into `params.yaml` (`dvc exp run -S group=option`); every stage starts
-with `load_config()`, which validates the whole of params.yaml and fails with the key path,
-the bad value and what is allowed. Group options carry their own `name:` (DVC drops
+`relevance-kit compose` (and DVC, for `dvc exp run -S group=option`) composes `conf/` into
+`params.yaml`; compose also writes every default of the models below, so that each setting a
+stage reads is a DVC param. Every stage starts with `load_config()`, which validates the whole
+of params.yaml and fails with the key path, the bad value and what is allowed. Group options carry their own `name:` (DVC drops
 Hydra's choice names), and that name must be one of the files of the group's folder.
 """
 
