@@ -4,7 +4,7 @@ Requests are paired by query (the same query under both arms: exact in the simul
 and in a live test once each arm's requests are averaged per query), so the analysis is a
 paired one: per-query differences, a bootstrap interval of their mean (scipy.stats.bootstrap),
 the paired t-test and the Wilcoxon signed-rank test, and a power / sample-size calculator
-for a paired difference (statsmodels' TTestPower, as G*Power's "matched pairs" test).
+for a paired difference (non-central t, as G*Power's "matched pairs" test).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.power import TTestPower
 
 from relevance_kit.errors import DataError
 from relevance_kit.integrate.results import METRICS, Unjudged, request_metrics
@@ -134,10 +133,26 @@ def analyse_log(
 # --- power and sample size for a paired difference -------------------------------------------
 
 
+def paired_power(n: int, effect: float, sd_diff: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t-test with n pairs to detect a mean difference `effect`
+    when the differences have standard deviation `sd_diff` (non-central t)."""
+    if n < 2:
+        return 0.0
+    df = n - 1
+    t_crit = stats.t.ppf(1 - alpha / 2, df)
+    nc = abs(effect) / sd_diff * np.sqrt(n)
+    return float(stats.nct.sf(t_crit, df, nc) + stats.nct.cdf(-t_crit, df, nc))
+
+
 def paired_sample_size(effect: float, sd_diff: float, alpha: float = 0.05, power: float = 0.8) -> int:
     """Smallest number of pairs (queries, or sampled requests) whose paired t-test reaches
-    `power`: statsmodels' solution for n, rounded up (power grows with n)."""
+    `power`: starts from the normal approximation and steps to the exact t answer."""
     if effect == 0 or sd_diff <= 0:
         raise DataError(f"sample size needs a non-zero effect and sd_diff > 0 (got {effect}, {sd_diff})")
-    n = TTestPower().solve_power(effect_size=abs(effect) / sd_diff, alpha=alpha, power=power, alternative="two-sided")
-    return max(2, int(np.ceil(n)))
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    n = max(2, int(np.ceil((z * sd_diff / abs(effect)) ** 2)))
+    while paired_power(n, effect, sd_diff, alpha) < power:
+        n += 1
+    while n > 2 and paired_power(n - 1, effect, sd_diff, alpha) >= power:
+        n -= 1
+    return n
