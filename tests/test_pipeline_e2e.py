@@ -59,7 +59,7 @@ GIT_COMMIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm
 def reproduced(repo_copy: Path) -> Path:
     """The copy after one cold `dvc repro`, committed, so `git checkout -- .` and
     `dvc checkout` bring any later test back to an up-to-date pipeline."""
-    sh(["dvc", "repro"], repo_copy)
+    sh(["dvc", "repro"], repo_copy, timeout=1800)  # the one cold run: ~10 min on 2 busy cores
     sh(["git", "add", "-A"], repo_copy)
     sh([*GIT_COMMIT, "reproduced"], repo_copy)
     return repo_copy
