@@ -17,7 +17,7 @@ from relevance_kit.sweep import run_sweep
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="relevance-kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("compose", help="compose conf/ into params.yaml, as `dvc exp run -S` does")
+    p = sub.add_parser("compose", help="compose and validate conf/ into params.yaml, every default filled in")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=ci_tiny")
     p.add_argument("--output", default=str(PARAMS_FILE))
     sub.add_parser("validate", help="validate params.yaml against the config models")
@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "compose":
-            write_text(compose(args.overrides, CONF_DIR), args.output)
-            load_config(args.output)
+            write_text(compose(args.overrides, CONF_DIR), args.output)  # validated before it is written
             print(f"wrote {args.output}")
         elif args.command == "validate":
             cfg = load_config()

@@ -1,8 +1,9 @@
 """The composed config: Hydra composition of `conf/` and pydantic validation of the result.
 
-DVC composes `conf/` into `params.yaml` (`dvc exp run -S group=option`); every stage starts
-with `load_config()`, which validates the whole of params.yaml and fails with the key path,
-the bad value and what is allowed. Group options carry their own `name:` (DVC drops
+`relevance-kit compose` (and DVC, for `dvc exp run -S group=option`) composes `conf/` into
+`params.yaml`; compose also writes every default of the models below, so that each setting a
+stage reads is a DVC param. Every stage starts with `load_config()`, which validates the whole
+of params.yaml and fails with the key path, the bad value and what is allowed. Group options carry their own `name:` (DVC drops
 Hydra's choice names), and that name must be one of the files of the group's folder.
 """
 
@@ -726,9 +727,9 @@ def load_config(path: str | Path = PARAMS_FILE, conf_dir: str | Path = CONF_DIR)
     return validate(raw, Path(conf_dir), where=str(path))
 
 
-def compose(overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR) -> str:
-    """Compose conf/ with Hydra exactly as DVC does (`dvc exp run -S ...`) and return the
-    YAML text that DVC writes to params.yaml."""
+def compose_raw(overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR) -> dict[str, Any]:
+    """Compose conf/ with Hydra exactly as DVC does (`dvc exp run -S ...`): the plain
+    composition, before validation fills in any default."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -738,10 +739,30 @@ def compose(overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR)
     try:
         with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
             cfg = hydra_compose(config_name="config", overrides=list(overrides or []))
-        OmegaConf.resolve(cfg)
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"composing {conf_dir} with overrides {overrides or []}: {exc}") from None
-    return OmegaConf.to_yaml(cfg)
+
+
+def compose(overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR) -> str:
+    """The text of params.yaml: conf/ composed, validated, and dumped with every default
+    filled in, so that every setting a stage reads is a DVC param (none lives only in this
+    module). Keys keep conf/'s order; fields conf/ leaves to a default follow, in the
+    model's order."""
+    from omegaconf import OmegaConf
+
+    raw = compose_raw(overrides, conf_dir)
+    full = validate(raw, Path(conf_dir), where=f"conf/ composed with overrides {overrides or []}")
+    return OmegaConf.to_yaml(_in_order_of(raw, full.model_dump(mode="json", by_alias=True)))
+
+
+def _in_order_of(raw: Any, full: Any) -> Any:
+    """`full` with its mapping keys in `raw`'s order, keys absent from `raw` last."""
+    if isinstance(raw, dict) and isinstance(full, dict):
+        return {k: _in_order_of(raw.get(k), full[k]) for k in [*(k for k in raw if k in full), *(k for k in full if k not in raw)]}
+    if isinstance(raw, list) and isinstance(full, list) and len(raw) == len(full):
+        return [_in_order_of(r, f) for r, f in zip(raw, full)]
+    return full
 
 
 def _format_errors(exc: ValidationError, raw: dict[str, Any], where: str) -> str:

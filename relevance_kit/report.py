@@ -149,10 +149,8 @@ def render_markdown(table: dict) -> str:
             "Δ is a paired bootstrap on the same resamples. "
             "Pairs a tier did not predict count as errors."
         ),
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
     ]
+    rows = []
     for name, row in table["tiers"].items():
         delta = row["vs_reference"]
         cells = (
@@ -168,7 +166,8 @@ def render_markdown(table: dict) -> str:
                 ]
             )
         )
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    lines += ["", pd.DataFrame(rows, columns=header).to_markdown(index=False, disable_numparse=True)]
     return "\n".join(lines) + "\n"
 
 

@@ -1,13 +1,15 @@
 """The one page a person opens to see the whole cascade (reports/index.html): the tier table,
 the confusion matrices, the integration effects and the monitoring series. Self-contained:
-PNGs are embedded as data URIs, so the file can be mailed or opened from any folder."""
+PNGs are embedded as data URIs, so the file can be mailed or opened from any folder.
+A Jinja2 template (autoescaped: tier, arm and label names are data) renders it."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
-from html import escape
+from collections.abc import Mapping
 from pathlib import Path
+
+from jinja2 import Environment, StrictUndefined
 
 from relevance_kit.integrate.experiment import METRIC_TITLES
 from relevance_kit.integrate.results import METRICS
@@ -24,6 +26,95 @@ figcaption { text-align: center; font-size: 0.85em; } .note { color: #666; font-
 img { max-width: 100%; } .small img { width: 380px; }
 """
 
+# Direction in which each integration metric improves (colours a significant difference).
+BETTER_WHEN = {"pct_relevant": 1, "pct_irrelevant": -1, "ndcg": 1}
+
+PAGE = """\
+{%- macro ci(v) -%}
+{{ "%.3f"|format(v["estimate"]) }} <span class='note'>[{{ "%.3f"|format(v["low"]) }}, {{ "%.3f"|format(v["high"]) }}]</span>
+{%- endmacro -%}
+{%- macro signed(row, better_when=1) -%}
+{%- set css = "" -%}
+{%- if row["low"] > 0 or row["high"] < 0 -%}
+{%- set css = "good" if (row["diff"] > 0) == (better_when > 0) else "bad" -%}
+{%- endif -%}
+<span class='{{ css }}'>{{ "%+.3f"|format(row["diff"]) }}</span> <span class='note'>[{{ "%+.3f"|format(row["low"]) }}, {{ "%+.3f"|format(row["high"]) }}]</span>
+{%- endmacro -%}
+{%- macro figures(pngs, css="") -%}
+<div class='figures {{ css }}'>
+{% for name, png in pngs.items() %}
+<figure><img alt='{{ name }}' src='data:image/png;base64,{{ png|b64 }}'><figcaption>{{ name }}</figcaption></figure>
+{% endfor %}
+</div>
+{%- endmacro -%}
+{%- macro missing(stage) -%}
+<p class='note'>Not produced yet: run <code>dvc repro {{ stage }}</code>.</p>
+{%- endmacro -%}
+<!doctype html>
+<html><head><meta charset='utf-8'><title>relevance-kit: {{ experiment }}</title><style>{{ style }}</style></head>
+<body><h1>relevance-kit cascade</h1>
+<p class='note'>experiment <b>{{ experiment }}</b>: human golden set → annotator → teacher → student → search integration → monitoring</p>
+<h2>Tiers on the golden set</h2>
+{% if tiers %}
+<p class='note'>{{ tiers["n_pairs"] }} golden pairs, {{ tiers["n_queries"] }} queries; intervals resample queries.</p>
+<table><tr><th>tier</th><th>predicted</th><th>macro-F1</th>
+{%- for label in tiers["labels"] %}<th>F1 {{ label }}</th>{% endfor -%}
+<th>Δ macro-F1 vs {{ tiers["reference"] }}</th><th>p</th></tr>
+{% for name, row in tiers["tiers"].items() %}
+{% set vs = row["vs_reference"] %}
+<tr><td>{{ name }}</td><td>{{ row["n_predicted"] }}/{{ row["n_pairs"] }}</td><td>{{ ci(row["macro_f1"]) }}</td>
+{%- for label in tiers["labels"] %}<td>{{ ci(row["f1"][label]) }}</td>{% endfor -%}
+{% if vs is none %}<td>reference</td><td></td>{% else %}<td>{{ signed(vs) }}</td><td>{{ "%.3g"|format(vs["p_value"]) }}</td>{% endif %}</tr>
+{% endfor %}
+</table>
+{% else %}{{ missing("evaluate") }}
+{% endif %}
+<h2>Confusion matrices</h2>
+{% if confusion %}{{ figures(confusion, "small") }}{% else %}{{ missing("evaluate") }}{% endif %}
+
+<h2>Search integration</h2>
+{% if integration %}
+<p class='note'>{{ integration["n_queries"] }} held-out queries; {{ integration["label_source"] }} labels; predicted relevance from the {{ integration["scorer"] }} scorer; unjudged listings: {{ integration["unjudged"] }}. Δ vs {{ integration["control"] }}, paired over queries.</p>
+<table><tr><th>arm</th>
+{%- for m in metrics %}<th>{{ metric_titles[m] }}@{{ integration["k"] }}</th>{% endfor -%}
+{%- for m in metrics %}<th>Δ {{ metric_titles[m] }} [CI]</th><th>p (t / Wilcoxon)</th>{% endfor -%}
+</tr>
+{% for arm, means in integration["arms"].items() %}
+{% set vs = integration["vs_control"].get(arm) %}
+<tr><td>{{ arm }}</td>
+{%- for m in metrics %}<td>{{ "%.3f"|format(means[m]) }}</td>{% endfor -%}
+{%- for m in metrics -%}
+{% if vs is none %}<td>reference</td><td></td>{% else %}<td>{{ signed(vs[m], better_when[m]) }}</td><td>{{ "%.3g"|format(vs[m]["p_ttest"]) }} / {{ "%.3g"|format(vs[m]["p_wilcoxon"]) }}</td>{% endif %}
+{%- endfor -%}
+</tr>
+{% endfor %}
+</table>
+{% if effects_png %}{{ figures({"Δ vs baseline with bootstrap CI": effects_png}) }}{% endif %}
+{% else %}{{ missing("integrate") }}
+{% endif %}
+<h2>Daily monitoring</h2>
+{% if monitoring %}
+{% set m = monitoring %}
+<table><tr><th></th><th>value</th></tr>
+{% for key, value in [
+  ("watched metric", m["metric"]), ("detector", m["detector"]), ("labelled by", m["tier"]), ("days", m["days"]),
+  ("regression injected from", m["regression_from"] or "none"), ("alert days", m["alert_days"]|join(", ") or "none"),
+  ("detected", m["detected"]), ("false alarms", m["false_alarms"]),
+  ("mean before / after", "%.3f / %.3f"|format(m["mean_before"], m["mean_after"]) if m["mean_after"] is not none else "%.3f"|format(m["mean_before"])),
+] %}
+<tr><td>{{ key }}</td><td>{{ value }}</td></tr>
+{% endfor %}
+</table>
+{% if series_png %}{{ figures({"daily series": series_png}) }}{% endif %}
+{% else %}{{ missing("monitor") }}
+{% endif %}
+</body></html>
+"""
+
+_ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined, keep_trailing_newline=True)
+_ENV.filters["b64"] = lambda png: base64.b64encode(png).decode()
+_PAGE = _ENV.from_string(PAGE)
+
 
 def render_page(
     *,
@@ -36,105 +127,11 @@ def render_page(
     series_png: bytes | None,
 ) -> str:
     """The page's HTML; a missing part shows which stage produces it."""
-    sections = [
-        _section("Tiers on the golden set", _tiers(tiers), "evaluate"),
-        _section("Confusion matrices", _figures(confusion, "small") if confusion else None, "evaluate"),
-        _section("Search integration", _integration(integration, effects_png), "integrate"),
-        _section("Daily monitoring", _monitoring(monitoring, series_png), "monitor"),
-    ]
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>relevance-kit: {escape(experiment)}</title>"
-        f"<style>{STYLE}</style></head><body><h1>relevance-kit cascade</h1>"
-        f"<p class='note'>experiment <b>{escape(experiment)}</b>: human golden set → annotator → teacher → "
-        "student → search integration → monitoring</p>" + "".join(sections) + "</body></html>\n"
-    )
-
-
-def _section(title: str, body: str | None, stage: str) -> str:
-    content = body if body is not None else f"<p class='note'>Not produced yet: run <code>dvc repro {stage}</code>.</p>"
-    return f"<h2>{escape(title)}</h2>{content}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _ci(value: Mapping) -> str:
-    return f"{value['estimate']:.3f} <span class='note'>[{value['low']:.3f}, {value['high']:.3f}]</span>"
-
-
-def _signed(row: Mapping, better_when: int = 1) -> str:
-    """A paired difference with its CI, coloured when the CI excludes zero."""
-    css = ""
-    if row["low"] > 0 or row["high"] < 0:
-        css = "good" if (row["diff"] > 0) == (better_when > 0) else "bad"
-    return f"<span class='{css}'>{row['diff']:+.3f}</span> <span class='note'>[{row['low']:+.3f}, {row['high']:+.3f}]</span>"
-
-
-def _tiers(tiers: Mapping | None) -> str | None:
-    if not tiers:
-        return None
-    labels = tiers["labels"]
-    rows = []
-    for name, row in tiers["tiers"].items():
-        vs = row["vs_reference"]
-        rows.append(
-            [escape(name), f"{row['n_predicted']}/{row['n_pairs']}", _ci(row["macro_f1"])]
-            + [_ci(row["f1"][label]) for label in labels]
-            + (["reference", ""] if vs is None else [_signed(vs), f"{vs['p_value']:.3g}"])
-        )
-    header = ["tier", "predicted", "macro-F1", *(f"F1 {label}" for label in labels), f"Δ macro-F1 vs {tiers['reference']}", "p"]
-    note = f"<p class='note'>{tiers['n_pairs']} golden pairs, {tiers['n_queries']} queries; intervals resample queries.</p>"
-    return note + _table(header, rows)
-
-
-def _integration(report: Mapping | None, effects_png: bytes | None) -> str | None:
-    if not report:
-        return None
-    k = report["k"]
-    better = {"pct_relevant": 1, "pct_irrelevant": -1, "ndcg": 1}
-    rows = []
-    for arm, means in report["arms"].items():
-        vs = report["vs_control"].get(arm)
-        cells = [escape(arm), *(f"{means[m]:.3f}" for m in METRICS)]
-        for m in METRICS:
-            cells += ["reference", ""] if vs is None else [_signed(vs[m], better[m]), f"{vs[m]['p_ttest']:.3g} / {vs[m]['p_wilcoxon']:.3g}"]
-        rows.append(cells)
-    header = ["arm", *(f"{METRIC_TITLES[m]}@{k}" for m in METRICS)]
-    for m in METRICS:
-        header += [f"Δ {METRIC_TITLES[m]} [CI]", "p (t / Wilcoxon)"]
-    note = (
-        f"<p class='note'>{report['n_queries']} held-out queries; {escape(report['label_source'])} labels; "
-        f"predicted relevance from the {escape(report['scorer'])} scorer; unjudged listings: "
-        f"{escape(report['unjudged'])}. Δ vs {escape(report['control'])}, paired over queries.</p>"
-    )
-    figure = _figures({"Δ vs baseline with bootstrap CI": effects_png}) if effects_png else ""
-    return note + _table(header, rows) + figure
-
-
-def _monitoring(summary: Mapping | None, series_png: bytes | None) -> str | None:
-    if not summary:
-        return None
-    facts = [
-        ("watched metric", summary["metric"]), ("detector", summary["detector"]),
-        ("labelled by", summary["tier"]), ("days", summary["days"]),
-        ("regression injected from", summary["regression_from"] or "none"),
-        ("alert days", ", ".join(summary["alert_days"]) or "none"),
-        ("detected", summary["detected"]), ("false alarms", summary["false_alarms"]),
-        ("mean before / after", f"{summary['mean_before']:.3f} / {summary['mean_after']:.3f}" if summary["mean_after"] is not None else f"{summary['mean_before']:.3f}"),
-    ]  # fmt: skip
-    table = _table(["", "value"], [[escape(k), escape(str(v))] for k, v in facts])
-    return table + (_figures({"daily series": series_png}) if series_png else "")
-
-
-def _figures(pngs: Mapping[str, bytes], css: str = "") -> str:
-    return f"<div class='figures {css}'>" + "".join(
-        f"<figure><img alt='{escape(name)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-        f"<figcaption>{escape(name)}</figcaption></figure>"
-        for name, png in pngs.items()
-    ) + "</div>"
+    return _PAGE.render(
+        experiment=experiment, tiers=tiers, confusion=confusion, integration=integration, effects_png=effects_png,
+        monitoring=monitoring, series_png=series_png, style=STYLE, metrics=METRICS, metric_titles=METRIC_TITLES,
+        better_when=BETTER_WHEN,
+    )  # fmt: skip
 
 
 def read_pngs(folder: Path) -> dict[str, bytes]:

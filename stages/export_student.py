@@ -20,7 +20,7 @@ def main(cfg: RelevanceConfig) -> None:
     golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
     model_dir = Path(cfg.paths.models) / "student" / cfg.student.name
     export_dir = model_dir / "export"
-    manifest = export_student(model_dir / "student.ckpt", listings, export_dir)
+    manifest = export_student(model_dir / "student.ckpt", listings, export_dir, cfg.student.export, cfg.student.service)
 
     scorers = {v: RelevanceScorer.load(export_dir, v, threads=cfg.student.service.threads) for v in ("fp32", "int8")}
     query_text = dict(zip(queries["query_id"], queries["text"]))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import openai
 import pandas as pd
 import pytest
 import yaml
@@ -22,7 +23,7 @@ from relevance_kit.annotate.client import BudgetExceeded, Meter, OpenAIBackend, 
 from relevance_kit.annotate.graph import Annotator
 from relevance_kit.annotate.run import annotate_pairs
 from relevance_kit.config import compose, validate
-from relevance_kit.errors import ConfigError
+from relevance_kit.errors import ConfigError, RelevanceKitError
 from tests.conftest import REPO
 
 GOOD = '{"rationale": "Same kind of item.", "label": "relevant"}'
@@ -117,8 +118,9 @@ def test_a_hang_past_the_timeout_is_retried(fault_server: FaultServer, tmp_path:
 
 def test_retries_exhausted_stops_with_a_resumable_error(fault_server: FaultServer, tmp_path: Path) -> None:
     fault_server.script = [("status", 503)] * 3
-    with pytest.raises(Exception, match=r"0/1 pairs finished.*re-running pays only for the rest"):
+    with pytest.raises(RelevanceKitError, match=r"0/1 pairs finished.*re-running pays only for the rest") as err:
         annotate_pairs(_annotator(fault_server, tmp_path), _pairs(1))
+    assert isinstance(err.value.__cause__, openai.InternalServerError)  # the server's 503, kept as the cause
 
 
 def test_garbage_is_reasked_then_recorded_invalid_with_raw_text(fault_server: FaultServer, tmp_path: Path) -> None:

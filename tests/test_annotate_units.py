@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ from relevance_kit.annotate.run import join_text
 from relevance_kit.annotate.validation import golden_subset
 from relevance_kit.annotate.verdict import InvalidAnswer, parse_verdict
 from relevance_kit.config import AnnotatorGate, compose, validate
-from relevance_kit.errors import ConfigError
+from relevance_kit.errors import ConfigError, DataError
 from relevance_kit.prompts import chat_messages
 from tests.conftest import REPO
 
@@ -111,7 +112,7 @@ def test_shots_come_from_the_pool_never_golden_and_are_balanced(prepared) -> Non
 
 def test_a_pool_sharing_a_golden_query_is_refused(prepared) -> None:
     queries, listings, judgments, pool, _ = prepared
-    with pytest.raises(Exception, match="shares 1 query"):
+    with pytest.raises(DataError, match="shares 1 query"):
         choose_shots(_cfg(), join_text(pool, queries, listings, "pool"), judgments, {pool["query_id"].iloc[0]})
 
 
@@ -212,6 +213,12 @@ def test_hf_local_backend_runs_the_same_graph_in_process(tmp_path: Path) -> None
     with open_annotator(cfg, shots=()) as annotator:
         row = annotate_pairs(annotator, pairs).iloc[0]
         assert annotator.request.meter.requests == 2 and annotator.request.meter.completion_tokens > 0
-        assert row["n_samples"] == 2 and (row["label"] in LABELS or row["n_invalid"] == 2)
+        # Whatever the model says, every sample is a vote or an invalid answer kept verbatim, and
+        # the label is the (most severe) top vote, or none when nothing could be read.
+        votes = {lab: int(n) for lab, n in (v.split(":") for v in row["votes"].split("|") if v)}
+        assert row["n_samples"] == 2 and sum(votes.values()) + row["n_invalid"] == 2
+        assert len(json.loads(row["invalid_answers"] or "[]")) == row["n_invalid"]
+        top = [lab for lab in LABELS if votes.get(lab) == max(votes.values(), default=0)]
+        assert row["label"] == (top[-1] if votes else None)
         annotate_pairs(annotator, pairs)
         assert annotator.request.meter.requests == 2 and annotator.request.meter.cache_hits == 2

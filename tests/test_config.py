@@ -8,7 +8,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from relevance_kit.config import GROUPS, compose, group_options, load_config, validate
+from typing import get_origin
+
+from pydantic import BaseModel
+
+from relevance_kit.config import (
+    GROUPS,
+    RelevanceConfig,
+    _model_in,
+    compose,
+    group_options,
+    load_config,
+    validate,
+)
 from relevance_kit.errors import ConfigError
 from tests.conftest import REPO, files_under, run_stage
 
@@ -21,6 +33,50 @@ def test_params_yaml_is_a_fresh_compose_of_conf() -> None:
     )
 
 
+def _paths(node: object, prefix: str = "") -> set[str]:
+    """Dotted key paths of every mapping key in a nested config (list items by index)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    return {path for key, value in items for path in (f"{prefix}{key}", *_paths(value, f"{prefix}{key}."))}
+
+
+def _model_fields(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Dotted paths of every field of the config models (through nested models, not lists)."""
+    fields = set()
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        fields.add(f"{prefix}{key}")
+        nested = _model_in(field.annotation)
+        if nested is not None and get_origin(field.annotation) not in (list, dict):
+            fields |= _model_fields(nested, f"{prefix}{key}.")
+    return fields
+
+
+def test_params_yaml_holds_every_setting_a_stage_reads() -> None:
+    """Stages read the validated config; validating params.yaml must fill in nothing, so no
+    default lives only in relevance_kit/config.py, out of DVC's sight."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    dumped = validate(raw, CONF).model_dump(mode="json", by_alias=True)
+    missing = sorted(_paths(dumped) - _paths(raw))
+    assert not missing, f"params.yaml lacks {missing}: run `relevance-kit compose` and commit params.yaml"
+    assert dumped == raw
+    nulls = _null_paths(raw)
+    unlisted = {f for f in _model_fields(RelevanceConfig) - _paths(raw) if not any(f.startswith(n + ".") for n in nulls)}
+    assert not unlisted, f"fields of the config models missing from params.yaml: {sorted(unlisted)}"
+
+
+def _null_paths(raw: dict) -> set[str]:
+    """Keys whose value is null: a model field set to None has no sub-fields to list."""
+    found, todo = set(), [("", raw)]
+    while todo:
+        prefix, node = todo.pop()
+        for key, value in node.items():
+            if value is None:
+                found.add(f"{prefix}{key}")
+            elif isinstance(value, dict):
+                todo.append((f"{prefix}{key}.", value))
+    return found
+
+
 @pytest.mark.parametrize(
     "override",
     [f"{g}={o}" for g in (*GROUPS, "experiment") for o in group_options(g, CONF)],
@@ -31,6 +87,7 @@ def test_every_config_file_composes_and_validates(override: str) -> None:
     cfg = validate(raw, CONF)
     chosen = cfg.experiment if group == "experiment" else getattr(cfg, group).name
     assert chosen == option, f"conf/{group}/{option}.yaml must carry `name: {option}`"
+    assert cfg.model_dump(mode="json", by_alias=True) == raw  # the dump is complete and re-validates to itself
 
 
 def test_production_experiment_has_the_etsy_shape() -> None:

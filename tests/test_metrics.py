@@ -1,5 +1,3 @@
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,8 +129,21 @@ def test_paired_bootstrap_refuses_different_pairs(frame):
         paired_bootstrap(frame, frame.iloc[:-5], macro_f1, 100, seed=0, labels=LABELS)
 
 
-def test_bootstrap_is_fast_at_golden_size(frame):
-    start = time.perf_counter()
-    bootstrap_ci(frame, macro_f1, 1000, seed=0, labels=LABELS)
-    paired_bootstrap(frame, frame, macro_f1, 1000, seed=0, labels=LABELS)
-    assert time.perf_counter() - start < 2.0
+def test_vectorised_bootstrap_equals_resampling_the_pairs_of_drawn_queries(frame):
+    """The bootstrap weights per-query confusion counts by how often each query is drawn;
+    that must give what copying the drawn queries' pairs and scoring them with sklearn gives.
+    (Its speed is a benchmark's business, not a timed test's.)"""
+    from relevance_kit.metrics import _resample_weights
+
+    n_resamples, seed = 40, 3
+    ci = bootstrap_ci(frame, macro_f1, n_resamples, seed=seed, confidence=0.9, labels=LABELS)
+    queries = np.unique(frame["query_id"].to_numpy(dtype=str))
+    by_query = dict(tuple(frame.groupby("query_id")))
+    naive = [
+        f1_score(sample["y_true"], sample["y_pred"], labels=LABELS, average="macro")
+        for sample in (
+            pd.concat([by_query[q] for q, c in zip(queries, weights) for _ in range(c)])
+            for weights in _resample_weights(len(queries), n_resamples, seed)
+        )
+    ]
+    assert (ci["low"], ci["high"]) == pytest.approx(tuple(np.quantile(naive, [0.05, 0.95])))

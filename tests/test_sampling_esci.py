@@ -1,10 +1,8 @@
 """Smoke test of the sampling library on the real ESCI-US sample (150 queries, 6,678 judged
-pairs, 6,764 products), read straight from the shared, read-only dataset folder."""
+pairs, 6,764 products) as the real loader prepares it (conftest's `demo_data`)."""
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -23,13 +21,6 @@ from relevance_kit.sampling import (
     targeted_sample,
 )
 
-ESCI = Path("/work/shared/datasets/esci-us")
-LABELS = {
-    "100.000": "relevant",
-    "10.000": "partially_relevant",
-    "1.000": "partially_relevant",
-    "0.000": "irrelevant",
-}
 SIZES = {"golden": 30, "annotate": 0.3, "teacher": 0.2, "unlabeled": "rest"}
 RULES = [
     {
@@ -45,45 +36,12 @@ RULES = [
     {"name": "rare_category", "where": {"category_frequency": {"max": 0.01}}, "max_pairs": 50},
 ]
 
-pytestmark = pytest.mark.skipif(
-    not ESCI.is_dir(), reason=f"real-data smoke test: {ESCI} is absent on this machine"
-)
-
 
 @pytest.fixture(scope="module")
-def esci() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """queries, judgments (etsy3 labels), listings in the prepared-parquet column names."""
-    texts = [
-        q["queryText"]
-        for q in json.loads((ESCI / "esci_us_queryset.json").read_text())["querySetQueries"]
-    ]
-    query_id = {text: f"q{i:03d}" for i, text in enumerate(texts)}
-    judged = json.loads((ESCI / "esci_us_judgments.json").read_text())["judgmentRatings"]
-    judgments = pd.DataFrame(
-        [
-            {
-                "query_id": query_id[j["query"]],
-                "listing_id": r["docId"],
-                "label": LABELS[r["rating"]],
-            }
-            for j in judged
-            for r in j["ratings"]
-        ]
-    )
-    with gzip.open(ESCI / "ubi_ecommerce_products.json.gz", "rt") as lines:
-        products = [json.loads(line) for line in lines]
-    listings = pd.DataFrame(
-        {
-            "listing_id": [p["asin"] for p in products],
-            "title": [p["title"] for p in products],
-            "brand": [p["brand"] for p in products],
-            "color": [p["color"] for p in products],
-            "category": [p["category"] or [] for p in products],
-            "rating_count": [p["rating_count"] for p in products],
-        }
-    )
-    queries = pd.DataFrame({"query_id": list(query_id.values()), "text": list(query_id)})
-    return queries, judgments, listings
+def esci(demo_data: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """queries, judgments (etsy3 labels), listings: the prepare stage's parquet files."""
+    prepared = demo_data / "prepared"
+    return tuple(pd.read_parquet(prepared / f"{name}.parquet") for name in ("queries", "judgments", "listings"))
 
 
 def test_sampling_on_esci(esci):

@@ -18,11 +18,8 @@ from relevance_kit.io import atomic_path
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def locate(spec: DataFile, mirror_dirs: list[str], download: bool) -> Path:

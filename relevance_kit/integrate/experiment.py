@@ -109,19 +109,17 @@ def render_markdown(report: dict) -> str:
         f"# Integration: simulated search on {report['n_queries']} held-out queries (k = {report['k']})",
         "",
         note,
-        "",
-        (
-            "| arm | " + " | ".join(f"{METRIC_TITLES[m]}@{report['k']}" for m in METRICS) + " | unjudged@k |"
-            + "".join(f" Δ {METRIC_TITLES[m]} [CI] | p (t / W) |" for m in METRICS)
-        ),
-        "|---" * (2 + 3 * len(METRICS)) + "|",
     ]
+    header = ["arm", *(f"{METRIC_TITLES[m]}@{report['k']}" for m in METRICS), "unjudged@k"]
+    header += [h for m in METRICS for h in (f"Δ {METRIC_TITLES[m]} [CI]", "p (t / W)")]
+    rows = []
     for arm, means in report["arms"].items():
         cells = [arm, *(f"{means[m]:.3f}" for m in METRICS), f"{means['unjudged_at_k']:.3f}"]
         vs = report["vs_control"].get(arm)
         for m in METRICS:
             cells += ["reference", ""] if vs is None else [_delta(vs[m]), f"{vs[m]['p_ttest']:.3g} / {vs[m]['p_wilcoxon']:.3g}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    lines += ["", pd.DataFrame(rows, columns=header).to_markdown(index=False, disable_numparse=True)]
     for arm, vs in report.get("vs_ranker", {}).items():
         lines.append("")
         deltas = "; ".join(f"Δ {METRIC_TITLES[m]} {_delta(vs[m])}, p {vs[m]['p_ttest']:.3g}" for m in METRICS)

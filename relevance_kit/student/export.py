@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from relevance_kit.config import StudentConfig
+from relevance_kit.config import StudentConfig, StudentExport, StudentService
 from relevance_kit.errors import DataError
 from relevance_kit.io import atomic_path
 from relevance_kit.student.data import catalogue_texts
@@ -118,13 +118,14 @@ def build_index(
     name: str,
     version: str,
     path: Path,
+    batch_size: int,
 ) -> int:
     """Vectors, head listing parts and text hashes for every listing of the catalogue."""
     texts = catalogue_texts(listings, cfg.listing_fields)
     ids = list(texts)
     parts = model.head.parts()
     vectors, listing_parts = [], []
-    step = cfg.export.index_batch_size
+    step = batch_size
     for start in tqdm(range(0, len(ids), step), desc="student index", unit="batch"):
         batch = tokenize(
             tokenizer, [texts[i] for i in ids[start : start + step]], cfg.listing_max_length
@@ -143,8 +144,16 @@ def build_index(
     return len(ids)
 
 
-def export_student(checkpoint: str | Path, listings: pd.DataFrame, out_dir: str | Path) -> dict:
-    """Write the export folder (built beside it, then swapped in whole) and return its manifest."""
+def export_student(
+    checkpoint: str | Path,
+    listings: pd.DataFrame,
+    out_dir: str | Path,
+    export: StudentExport,
+    service: StudentService,
+) -> dict:
+    """Write the export folder (built beside it, then swapped in whole) and return its manifest.
+    The model comes from the checkpoint; how it is exported and served comes from the current
+    config (`export`, `service`), so changing those reruns the export, not the training."""
     model, cfg, labels = load_student(checkpoint)
     version = model_version(model)
     out_dir = Path(out_dir)
@@ -163,7 +172,7 @@ def export_student(checkpoint: str | Path, listings: pd.DataFrame, out_dir: str 
         )
     quantize_int8(staging / QUERY_ENCODER["fp32"], staging / QUERY_ENCODER["int8"])
     torch.save(model.head.state_dict(), staging / HEAD)
-    n_listings = build_index(model, tokenizer, listings, cfg, cfg.name, version, staging / INDEX)
+    n_listings = build_index(model, tokenizer, listings, cfg, cfg.name, version, staging / INDEX, export.index_batch_size)
     manifest = {
         "name": cfg.name,
         "version": version,
@@ -174,9 +183,9 @@ def export_student(checkpoint: str | Path, listings: pd.DataFrame, out_dir: str 
         "query_max_length": cfg.query_max_length,
         "listing_max_length": cfg.listing_max_length,
         "listing_fields": list(cfg.listing_fields),
-        "serve": "int8" if cfg.export.int8 else "fp32",
+        "serve": "int8" if export.int8 else "fp32",
         "listing_encoder": listing_encoder,
-        "service": cfg.service.model_dump(),
+        "service": service.model_dump(),
         "n_listings": n_listings,
         "files": file_hashes(staging),
     }
@@ -200,8 +209,5 @@ def write_manifest(manifest: dict, export_dir: Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 from tqdm.auto import tqdm
 
 from relevance_kit.config import InferenceConfig, RelevanceConfig
@@ -38,10 +39,6 @@ from relevance_kit.teacher.modules import causal_label_logits, cross_encoder_lab
 LOGIT_LIFT = 100.0  # added to every label token's logit: same shift for all, ratios unchanged
 
 
-def entropy(probs: np.ndarray) -> np.ndarray:
-    return -(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum(axis=1)
-
-
 def soft_label_frame(pairs: pd.DataFrame, probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     """The soft-label contract: query_id, listing_id, p_<label>... (rows sum to 1), label
     (argmax), entropy."""
@@ -51,7 +48,7 @@ def soft_label_frame(pairs: pd.DataFrame, probs: np.ndarray, labels: Sequence[st
     for i, label in enumerate(labels):
         frame[prob_column(label)] = probs[:, i]
     frame["label"] = [labels[i] for i in probs.argmax(axis=1)]
-    frame["entropy"] = entropy(probs)
+    frame["entropy"] = stats.entropy(probs, axis=1)  # nats, like the cross-entropy losses
     return frame
 
 
