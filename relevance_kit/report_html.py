@@ -1,5 +1,6 @@
 """The one page a person opens to see the whole cascade (reports/index.html): the tier table,
-the confusion matrices, the integration effects and the monitoring series. Self-contained:
+the confusion matrices, the integration effects, the monitoring series (labelled by the
+teacher, with its alerts) and the A/B test from the impression log (per variant, with CIs). Self-contained:
 PNGs are embedded as data URIs, so the file can be mailed or opened from any folder."""
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def render_page(
     effects_png: bytes | None,
     monitoring: Mapping | None,
     series_png: bytes | None,
+    abtest: Mapping | None = None,
 ) -> str:
     """The page's HTML; a missing part shows which stage produces it."""
     sections = [
@@ -41,6 +43,7 @@ def render_page(
         _section("Confusion matrices", _figures(confusion, "small") if confusion else None, "evaluate"),
         _section("Search integration", _integration(integration, effects_png), "integrate"),
         _section("Daily monitoring", _monitoring(monitoring, series_png), "monitor"),
+        _section("A/B test from the impression log", _abtest(abtest), "abtest"),
     ]
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>relevance-kit: {escape(experiment)}</title>"
@@ -127,6 +130,44 @@ def _monitoring(summary: Mapping | None, series_png: bytes | None) -> str | None
     ]  # fmt: skip
     table = _table(["", "value"], [[escape(k), escape(str(v))] for k, v in facts])
     return table + (_figures({"daily series": series_png}) if series_png else "")
+
+
+def _abtest(report: Mapping | None) -> str | None:
+    """Per variant: each metric's mean [CI]; per treatment: Δ vs control [CI], p, CUPED's Δ
+    and variance reduction, and the requests per variant the configured effect needs."""
+    if not report:
+        return None
+    k, control = report["k"], report["control"]
+    better = {"pct_relevant": 1, "pct_irrelevant": -1, "ndcg": 1}
+    header = ["variant", "requests"]
+    for m in METRICS:
+        header += [f"{METRIC_TITLES[m]}@{k} [CI]", f"Δ vs {control} [CI]", "p", "CUPED Δ [CI] (var. −)", "n / variant needed"]
+    rows = []
+    for arm, summary in report["variants"].items():
+        vs = report["vs_control"].get(arm)
+        cells = [escape(arm), str(summary["n_requests"])]
+        for m in METRICS:
+            cells.append(f"{summary[m]['mean']:.3f} <span class='note'>[{summary[m]['low']:.3f}, {summary[m]['high']:.3f}]</span>")
+            if vs is None:
+                cells += ["control", "", "", ""]
+                continue
+            row = vs[m]
+            cup = row.get("cuped")
+            cells += [
+                _signed(row, better[m]), f"{row['p_value']:.3g}",
+                "" if cup is None else f"{_signed(cup, better[m])} ({cup['variance_reduction']:.0%})",
+                str(row.get("requests_per_variant_needed", "")) + ("" if cup is None or "requests_per_variant_needed" not in cup else f" ({cup['requests_per_variant_needed']} CUPED)"),
+            ]
+        rows.append(cells)
+    injected = report.get("injected", {}).get("replaced_share")
+    note = (
+        f"<p class='note'>{escape(report['label_source'])} labels; requests sampled per variant; "
+        f"{report['confidence']:.0%} bootstrap intervals, Welch p-values; CUPED on each query's pre-period mean "
+        f"({report['n_pre_requests']} pre-period requests)"
+        + (f"; injected: share of slots replaced by random listings {escape(str(injected))}" if injected else "")
+        + ".</p>"
+    )
+    return note + _table(header, rows)
 
 
 def _figures(pngs: Mapping[str, bytes], css: str = "") -> str:
