@@ -22,8 +22,6 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from relevance_kit.config import RelevanceConfig, load_config
 from relevance_kit.errors import RelevanceKitError
 from relevance_kit.io import read_parquet, write_json, write_parquet
@@ -39,7 +37,7 @@ ALERT_EXIT = 3
 def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_path: Path | None) -> int:
     requests = read_request_log(read_parquet(log_path), str(log_path))
     mc = cfg.monitoring
-    scorer = monitor_scorer(cfg, mc.scorer, requests, _listings(cfg), "monitor")
+    scorer = monitor_scorer(cfg, mc.scorer, requests, "monitor")
     series = read_parquet(series_path) if series_path.exists() else empty_series()
     result = monitor(requests, series, scorer, mc, cfg.taxonomy.gains, cfg.seed)
     if result.added:
@@ -61,7 +59,7 @@ def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_
 def abtest_command(cfg: RelevanceConfig, log_path: Path, pre_path: Path | None, out: Path | None) -> dict:
     requests = read_request_log(read_parquet(log_path), str(log_path))
     pre = None if pre_path is None else read_request_log(read_parquet(pre_path), str(pre_path))
-    report = abtest_report(cfg, requests, pre, _listings(cfg))
+    report = abtest_report(cfg, requests, pre)
     if out is not None:
         write_json(report, out)
     return report
@@ -81,10 +79,6 @@ def simulate_command(cfg: RelevanceConfig, out: Path, ab: bool) -> None:
     if pre is not None:
         write_parquet(pre, out.with_name(f"{out.stem}.pre{out.suffix}"))
     print(f"wrote {out}" + ("" if pre is None else f" and its pre-period {out.with_name(f'{out.stem}.pre{out.suffix}')}"), file=sys.stderr)
-
-
-def _listings(cfg: RelevanceConfig) -> pd.DataFrame:
-    return read_parquet(Path(cfg.paths.prepared) / "listings.parquet")
 
 
 def main(argv: list[str] | None = None) -> None:

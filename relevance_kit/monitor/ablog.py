@@ -85,13 +85,13 @@ def _compare(per_request: pd.DataFrame, pre: pd.DataFrame | None, ab: AbLogConfi
     return row
 
 
-def abtest_report(cfg: RelevanceConfig, requests: pd.DataFrame, pre: pd.DataFrame | None, listings: pd.DataFrame) -> dict:
+def abtest_report(cfg: RelevanceConfig, requests: pd.DataFrame, pre: pd.DataFrame | None, listings: pd.DataFrame | None = None) -> dict:
     """The whole analysis of validated request logs (`log_format.read_request_log`): label each
     variant's sampled requests (and the pre-period's, for CUPED) with monitoring.scorer."""
     mc, ab = cfg.monitoring, cfg.monitoring.abtest
     pre = None if pre is None or not ab.pre_requests else pre.assign(variant="pre")
     both = requests if pre is None else pd.concat([requests, pre], ignore_index=True)
-    scorer = monitor_scorer(cfg, mc.scorer, both, listings, "abtest")
+    scorer = monitor_scorer(cfg, mc.scorer, both, "abtest", listings)
     per_request = variant_metrics(requests, scorer, cfg.taxonomy.gains, mc.k, ab.requests_per_variant, cfg.seed)
     labelled_pre = None if pre is None else variant_metrics(pre, scorer, cfg.taxonomy.gains, mc.k, ab.pre_requests, cfg.seed)
     return analyse_impressions(per_request, labelled_pre, ab, k=mc.k, label_source=scorer.tier, seed=cfg.seed)

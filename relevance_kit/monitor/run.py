@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from relevance_kit.config import MonitoringConfig, RelevanceConfig
 from relevance_kit.integrate.candidates import add_features, build_candidates, popularity_baseline
 from relevance_kit.integrate.scorers import PairScorer, load_scorer
-from relevance_kit.io import atomic_path
+from relevance_kit.io import atomic_path, read_parquet
 from relevance_kit.lexical import CatalogBM25
 from relevance_kit.monitor.alerts import alert_records
 from relevance_kit.monitor.detect import detect
@@ -92,13 +92,15 @@ def simulated_ab_logs(
     return log, pre
 
 
-def monitor_scorer(cfg: RelevanceConfig, scorer: str, requests: pd.DataFrame, listings: pd.DataFrame, job: str) -> PairScorer:
-    """The tier that labels sampled requests: the teacher through the label store, the
-    student, or a predictions file."""
+def monitor_scorer(cfg: RelevanceConfig, scorer: str, requests: pd.DataFrame, job: str, listings: pd.DataFrame | None = None) -> PairScorer:
+    """The tier that labels sampled requests: the teacher through the label store (over
+    `listings`, by default the prepared catalogue), the student, or a predictions file."""
     query_text = dict(zip(requests["query_id"], requests["query"]))
     if scorer == "teacher":
         from relevance_kit.teacher.pairs import teacher_pairs
 
+        if listings is None:
+            listings = read_parquet(Path(cfg.paths.prepared) / "listings.parquet")
         return teacher_pairs(cfg, query_text, listings, job)
     return load_scorer(scorer, labels=cfg.taxonomy.ids, query_text=query_text, models_dir=cfg.paths.models, student_name=cfg.student.name)
 
