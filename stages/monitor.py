@@ -23,7 +23,7 @@ def main(cfg: RelevanceConfig) -> None:
     listings = read_parquet(prepared / "listings.parquet")
     log = simulated_log(cfg, queries, listings, read_parquet(prepared / "judgments.parquet"))
     requests = read_request_log(log, "simulated request log")
-    scorer = monitor_scorer(cfg, mc.scorer, requests, listings, "monitor")
+    scorer = monitor_scorer(cfg, mc.scorer, requests, "monitor", listings)
     result = monitor(requests, empty_series(), scorer, mc, cfg.taxonomy.gains, cfg.seed)
 
     broken_from = None if sim.regression_day is None else (sim.start_date + timedelta(days=sim.regression_day)).isoformat()
