@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from relevance_kit.config import RelevanceConfig
+from relevance_kit.integrate.scorers import expected_gain
 from relevance_kit.io import read_parquet, write_json, write_parquet
 from relevance_kit.report import prediction_frame
 from relevance_kit.schemas import PAIR_KEY, prob_column
 from relevance_kit.stage import run_stage
-from relevance_kit.integrate.scorers import expected_gain
 from relevance_kit.teacher.pairs import teacher_pairs
 from relevance_kit.teacher.scoring import soft_label_frame
 

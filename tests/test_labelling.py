@@ -102,7 +102,9 @@ def test_teacher_through_the_store_scores_each_pair_once(teacher_dir: Path, tmp_
 @pytest.fixture(scope="module")
 def local_ray() -> object:
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from relevance_kit.teacher.ray_label import start_local_ray
+
+    start_local_ray(num_cpus=2)
     yield ray
     ray.shutdown()
 
@@ -171,3 +173,37 @@ def test_killed_ray_job_rerun_redoes_no_finished_shard(teacher_dir: Path, tmp_pa
     after = {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir()}
     assert len(after) == total
     assert {name: after[name] for name in done} == done  # no finished shard was rewritten
+
+
+@pytest.mark.slow
+def test_monitor_and_abtest_stages_label_with_the_teacher_through_the_store(project, teacher_dir: Path) -> None:
+    import shutil
+
+    from tests.conftest import run_stage
+
+    root = project(edits={
+        "monitoring.requests_per_day": 8, "monitoring.simulation.days": 7, "monitoring.simulation.requests_per_day": 20,
+        "monitoring.simulation.regression_day": 5, "monitoring.abtest.requests_per_variant": 30, "monitoring.abtest.pre_requests": 30,
+        "monitoring.abtest.bootstrap_resamples": 200, "monitoring.abtest.simulation.days": 2, "monitoring.abtest.simulation.pre_days": 2,
+        "monitoring.abtest.simulation.requests_per_day": 40,
+    })  # fmt: skip
+    assert run_stage("prepare", root).returncode == 0
+    shutil.copytree(teacher_dir, root / "models" / "teacher" / "tiny_random")
+    first = run_stage("monitor", root)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads((root / "metrics" / "monitoring.json").read_text())
+    assert summary["tier"] == "teacher" and summary["days"] == 7
+    store = LabelStore(root / "data" / "labels" / "label_store.sqlite")
+    stored = store.count()
+    assert stored > 0
+    series = pd.read_parquet(root / "data" / "predictions" / "monitoring" / "series.parquet")
+    assert run_stage("monitor", root).returncode == 0  # a rerun: every pair is in the store
+    assert store.count() == stored
+    pd.testing.assert_frame_equal(pd.read_parquet(root / "data" / "predictions" / "monitoring" / "series.parquet"), series)
+    ab = run_stage("abtest", root)
+    assert ab.returncode == 0, ab.stderr[-3000:]
+    report = json.loads((root / "metrics" / "abtest.json").read_text())
+    assert report["label_source"] == "teacher" and report["cuped"] and set(report["variants"]) == {"control", "treatment"}
+    row = report["vs_control"]["treatment"]["pct_relevant"]
+    assert row["low"] <= row["diff"] <= row["high"] and 0.0 <= row["p_value"] <= 1.0
+    assert store.count() > stored  # the A/B pairs the monitor had not seen were added

@@ -33,7 +33,7 @@ from relevance_kit.monitor.run import simulated_log
 from relevance_kit.monitor.series import day_summary
 from relevance_kit.teacher.models import export, load_teacher
 from relevance_kit.teacher.pairs import StoredPairs, teacher_label_fn, teacher_version
-from relevance_kit.teacher.ray_label import label_pairs
+from relevance_kit.teacher.ray_label import label_pairs, start_local_ray
 from relevance_kit.teacher.scoring import make_scorer, score_frame
 
 
@@ -51,7 +51,7 @@ def throughput(cfg: RelevanceConfig, teacher_dir: Path, pairs: pd.DataFrame, que
     out = {"pairs": len(pairs), "in_process_pairs_per_s": round(len(pairs) / seconds, 2)}
     import ray
 
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    start_local_ray(os.cpu_count())
     try:
         for actors in (1, 2):
             ray_cfg = cfg.model_copy(update={"inference": cfg.inference.model_copy(update={

@@ -5,6 +5,10 @@ and in a live test once each arm's requests are averaged per query), so the anal
 paired one: per-query differences, a bootstrap interval of their mean (scipy.stats.bootstrap),
 the paired t-test and the Wilcoxon signed-rank test, and a power / sample-size calculator
 for a paired difference (non-central t, as G*Power's "matched pairs" test).
+
+A live test randomised by request (`relevance_kit.monitor.ablog`) compares independent
+samples instead: bootstrap intervals per arm and of the difference, Welch's t-test, CUPED
+on a pre-period covariate, and statsmodels' two-sample power for the requests it needs.
 """
 
 from __future__ import annotations

@@ -19,7 +19,12 @@ import pandas as pd
 
 from relevance_kit.config import AbLogConfig, RelevanceConfig
 from relevance_kit.errors import DataError
-from relevance_kit.integrate.abtest import cuped, mean_interval, requests_per_variant, two_sample_test
+from relevance_kit.integrate.abtest import (
+    cuped,
+    mean_interval,
+    requests_per_variant,
+    two_sample_test,
+)
 from relevance_kit.integrate.results import METRICS
 from relevance_kit.integrate.scorers import PairScorer
 from relevance_kit.monitor.run import monitor_scorer

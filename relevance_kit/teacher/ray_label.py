@@ -1,8 +1,7 @@
 """Bulk teacher labelling as a Ray Data job over Parquet shards (`inference=ray`).
 
 The pairs are cut into input shards of `inference.ray.shard_rows` rows under the job folder;
-a Ray Data pipeline reads the shards that have no output yet and labels them on an actor
-pool: each actor loads the teacher once (engine `hf`: the cross-encoder or HF scorer, on CPU
+a Ray Data pipeline over the shards that have no output yet labels them on an actor pool: each actor loads the teacher once (engine `hf`: the cross-encoder or HF scorer, on CPU
 here), or, on a GPU cluster, `ray.data.llm`'s vLLM processor does (engine `vllm`). The driver
 writes each shard's output (`out/`) and its failed rows with the error (`failed/`) atomically
 as soon as all of the shard's rows are back, so a killed job rerun skips every finished
@@ -132,11 +131,14 @@ class HFShardLabeller:
 def _run(cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, work_dir: Path, pending: list[str]) -> None:
     """Label the pending shards; write each one's output as soon as all its rows are in."""
     ray = _init_ray(rc)
-    inputs = [str(work_dir / "in" / s) for s in pending]
-    sizes = {s: len(read_parquet(work_dir / "in" / s)) for s in pending}
-    ds = ray.data.read_parquet(inputs)
+    # The input shards hold only pair keys (small): the driver reads them into one block per
+    # shard, so no read task competes with the actors for CPUs (with every CPU held by an
+    # actor, Ray Data's read tasks would never be scheduled).
+    frames = [read_parquet(work_dir / "in" / s) for s in pending]
+    sizes = dict(zip(pending, map(len, frames)))
+    ds = ray.data.from_pandas(frames)
     if rc.engine == "vllm":
-        ds = _vllm_pipeline(cfg, rc, export_dir, ds)
+        ds = _vllm_pipeline(cfg, rc, export_dir, work_dir, ds)
     else:
         ds = ds.map_batches(
             HFShardLabeller, fn_constructor_kwargs={"cfg": cfg, "export_dir": str(export_dir), "listings_path": str(work_dir / "listings.parquet")},
@@ -171,12 +173,27 @@ def _init_ray(rc: RayLabelling) -> Any:
 
             ray.init(address=rc.address, runtime_env={"py_modules": [str(Path(relevance_kit.__file__).parent)]})
         else:
-            ray.init(num_cpus=rc.num_cpus, include_dashboard=False, log_to_driver=False)
-        ray.data.DataContext.get_current().enable_progress_bars = False
+            start_local_ray(rc.num_cpus)
+    ray.data.DataContext.get_current().enable_progress_bars = False
     return ray
 
 
-def _vllm_pipeline(cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, ds: Any) -> Any:
+def start_local_ray(num_cpus: int | None, attempts: int = 3) -> None:
+    """A local Ray instance. Ray gives its raylet a fixed 30 s to register; on a loaded
+    machine that can pass, so a start that timed out is retried."""
+    import ray
+
+    for attempt in range(attempts):
+        try:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            return
+        except Exception as exc:  # ray raises a bare Exception for this
+            ray.shutdown()
+            if "timed out during startup" not in str(exc) or attempt == attempts - 1:
+                raise
+
+
+def _vllm_pipeline(cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, work_dir: Path, ds: Any) -> Any:
     """GPU clusters: ray.data.llm's vLLM processor over the teacher's export, with the same
     forced-choice scheme as VLLMScorer (K one-token requests per pair, each forcing one label
     token; the raw logprobs softmaxed over the K labels). UNTESTED here (no GPU, no vllm):
@@ -197,7 +214,7 @@ def _vllm_pipeline(cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, ds:
     tokenizer = AutoTokenizer.from_pretrained(export_dir)
     renderer = PromptRenderer(cfg, tokenizer)
     token_ids = [ids[0] for ids in verbalizer_ids(tokenizer, cfg.taxonomy.ids, cfg.teacher.verbalizers)]
-    listings = read_parquet(Path(ds.input_files()[0]).parent.parent / "listings.parquet").set_index("listing_id")
+    listings = read_parquet(work_dir / "listings.parquet").set_index("listing_id")
 
     def prompts(batch: pd.DataFrame) -> pd.DataFrame:
         from relevance_kit.teacher.encoding import Pair
