@@ -179,10 +179,14 @@ def _init_ray(rc: RayLabelling) -> Any:
 
 
 def start_local_ray(num_cpus: int | None, attempts: int = 3) -> None:
-    """A local Ray instance. Ray gives its raylet a fixed 30 s to register; on a loaded
-    machine that can pass, so a start that timed out is retried."""
+    """A local Ray instance. On a loaded machine Ray's agents start slowly: the raylet's wait
+    for them is lengthened (RAY_agent_register_timeout_ms, unless set), and a start that
+    still timed out (the raylet's own 30 s to register) is retried."""
+    import os
+
     import ray
 
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "180000")
     for attempt in range(attempts):
         try:
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
