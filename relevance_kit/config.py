@@ -483,13 +483,26 @@ class TrainerConfig(Strict):
         return self
 
 
+class RayLabelling(Strict):
+    """Bulk labelling as a Ray Data job over Parquet shards (resumable by shard)."""
+
+    address: str | None  # an existing cluster ("auto", "ray://head:10001"); null: start a local one
+    num_cpus: Annotated[int, Field(gt=0)] | None  # local instance only; null: all cores
+    engine: Literal["hf", "vllm"]  # hf: CPU (or GPU) actors in process; vllm: ray.data.llm's processor
+    actors: Annotated[int, Field(gt=0)]
+    cpus_per_actor: Annotated[float, Field(gt=0.0)]
+    gpus_per_actor: Annotated[float, Field(ge=0.0)]
+    shard_rows: Annotated[int, Field(gt=0)]  # pairs per shard: the unit of resume
+
+
 class InferenceConfig(Strict):
     """How a trained teacher scores pairs: in-process transformers, an OpenAI-compatible
     server (vLLM or llama.cpp), or vLLM's offline engine."""
 
     name: str
-    backend: Literal["hf", "onnx", "openai_compatible", "vllm"]
+    backend: Literal["hf", "onnx", "openai_compatible", "vllm", "ray"]
     batch_size: Annotated[int, Field(gt=0)]
+    ray: RayLabelling | None = None  # backend 'ray': the Ray Data job's settings
     sort_by_length: bool = True
     int8: bool = False  # onnx: dynamically int8-quantized weights (parity: bench_teacher.json)
     threads: Annotated[int, Field(gt=0)] | None = None  # onnx: intra-op threads; None: torch's
@@ -502,6 +515,8 @@ class InferenceConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> InferenceConfig:
+        if self.backend == "ray" and self.ray is None:
+            raise ValueError("inference.ray is required for backend 'ray' (see conf/inference/ray.yaml)")
         if self.backend == "openai_compatible" and not self.base_url:
             raise ValueError("inference.base_url is required for backend 'openai_compatible' (e.g. http://127.0.0.1:8000/v1)")
         return self
@@ -534,8 +549,8 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 def _check_scorer(scorer: str) -> str:
-    if scorer != "student" and not scorer.endswith(".parquet"):
-        raise ValueError(f"scorer = {scorer!r}: use 'student' or the path of a predictions .parquet with p_<label> columns")
+    if scorer not in ("student", "teacher") and not scorer.endswith(".parquet"):
+        raise ValueError(f"scorer = {scorer!r}: use 'teacher', 'student' or the path of a predictions .parquet with p_<label> columns")
     return scorer
 
 
@@ -589,6 +604,37 @@ class RequestLogSimulation(Strict):
     regression_share: Probability  # share of shown slots replaced by random catalogue listings
 
 
+class AbSimulation(Strict):
+    """The simulated impression log of an A/B test: each request served by a random variant
+    that replaces its share of shown slots by random catalogue listings (the known effect)."""
+
+    start_date: date  # first day of the test; the pre-period is the days before it
+    days: Annotated[int, Field(gt=0)]
+    pre_days: Annotated[int, Field(ge=0)]  # control-only days before the test (CUPED); 0: none
+    requests_per_day: Annotated[int, Field(gt=0)]
+    variants: dict[str, Probability]  # variant -> share of slots it replaces
+
+
+class AbLogConfig(Strict):
+    """A/B relevance from an impression log, labelled by the monitoring scorer."""
+
+    control: str
+    requests_per_variant: Annotated[int, Field(gt=1)]  # sampled and labelled per variant
+    pre_requests: Annotated[int, Field(ge=0)]  # sampled from the pre-period log for CUPED
+    bootstrap_resamples: Annotated[int, Field(ge=100)]
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)]
+    power: Annotated[float, Field(gt=0.5, lt=1.0)]
+    detect: dict[RelevanceMetric, Annotated[float, Field(gt=0.0)]]  # differences to size for
+    simulation: AbSimulation
+
+    @model_validator(mode="after")
+    def _control_is_a_variant(self) -> AbLogConfig:
+        if self.control not in self.simulation.variants:
+            raise ValueError(f"control = {self.control!r} is not one of simulation.variants {sorted(self.simulation.variants)}")
+        return self
+
+
 class MonitoringConfig(Strict):
     name: str
     scorer: str  # the tier that labels sampled requests: student | predictions parquet
@@ -602,6 +648,7 @@ class MonitoringConfig(Strict):
     cusum: Cusum
     webhook_url: str | None
     simulation: RequestLogSimulation
+    abtest: AbLogConfig
 
     @model_validator(mode="after")
     def _consistent(self) -> MonitoringConfig:
@@ -628,6 +675,7 @@ class PathsConfig(Strict):
     metrics: str
     plots: str
     reports: str
+    label_store: str  # SQLite file of every scored (model version, query, listing content)
 
 
 # --- the whole config -------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The one page a person opens to see the whole cascade (reports/index.html): the tier table,
-the confusion matrices, the integration effects and the monitoring series. Self-contained:
+the confusion matrices, the integration effects, the monitoring series (labelled by the
+teacher, with its alerts) and the A/B test from the impression log (per variant, with CIs). Self-contained:
 PNGs are embedded as data URIs, so the file can be mailed or opened from any folder.
 A Jinja2 template (autoescaped: tier, arm and label names are data) renders it."""
 
@@ -108,6 +109,31 @@ PAGE = """\
 {% if series_png %}{{ figures({"daily series": series_png}) }}{% endif %}
 {% else %}{{ missing("monitor") }}
 {% endif %}
+<h2>A/B test from the impression log</h2>
+{% if abtest %}
+{% set ab = abtest %}
+{% set injected = ab.get("injected", {}).get("replaced_share") %}
+<p class='note'>{{ ab["label_source"] }} labels; requests sampled per variant; {{ "%.0f"|format(ab["confidence"] * 100) }}% bootstrap intervals, Welch p-values; CUPED on each query's pre-period mean ({{ ab["n_pre_requests"] }} pre-period requests){% if injected %}; injected: share of slots replaced by random listings {{ injected }}{% endif %}.</p>
+<table><tr><th>variant</th><th>requests</th>
+{%- for m in metrics %}<th>{{ metric_titles[m] }}@{{ ab["k"] }} [CI]</th><th>Δ vs {{ ab["control"] }} [CI]</th><th>p</th><th>CUPED Δ [CI] (var. −)</th><th>n / variant needed</th>{% endfor -%}
+</tr>
+{% for arm, summary in ab["variants"].items() %}
+{% set vs = ab["vs_control"].get(arm) %}
+<tr><td>{{ arm }}</td><td>{{ summary["n_requests"] }}</td>
+{%- for m in metrics -%}
+<td>{{ "%.3f"|format(summary[m]["mean"]) }} <span class='note'>[{{ "%.3f"|format(summary[m]["low"]) }}, {{ "%.3f"|format(summary[m]["high"]) }}]</span></td>
+{%- if vs is none %}<td>control</td><td></td><td></td><td></td>
+{%- else %}{% set row = vs[m] %}{% set cup = row.get("cuped") %}
+<td>{{ signed(row, better_when[m]) }}</td><td>{{ "%.3g"|format(row["p_value"]) }}</td>
+<td>{% if cup %}{{ signed(cup, better_when[m]) }} ({{ "%.0f"|format(cup["variance_reduction"] * 100) }}%){% endif %}</td>
+<td>{{ row.get("requests_per_variant_needed", "") }}{% if cup and "requests_per_variant_needed" in cup %} ({{ cup["requests_per_variant_needed"] }} CUPED){% endif %}</td>
+{%- endif %}
+{%- endfor -%}
+</tr>
+{% endfor %}
+</table>
+{% else %}{{ missing("abtest") }}
+{% endif %}
 </body></html>
 """
 
@@ -125,11 +151,12 @@ def render_page(
     effects_png: bytes | None,
     monitoring: Mapping | None,
     series_png: bytes | None,
+    abtest: Mapping | None = None,
 ) -> str:
     """The page's HTML; a missing part shows which stage produces it."""
     return _PAGE.render(
         experiment=experiment, tiers=tiers, confusion=confusion, integration=integration, effects_png=effects_png,
-        monitoring=monitoring, series_png=series_png, style=STYLE, metrics=METRICS, metric_titles=METRIC_TITLES,
+        monitoring=monitoring, series_png=series_png, abtest=abtest, style=STYLE, metrics=METRICS, metric_titles=METRIC_TITLES,
         better_when=BETTER_WHEN,
     )  # fmt: skip
 

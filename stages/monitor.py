@@ -1,6 +1,6 @@
 """DVC stage `monitor`: replay the simulated request log (a regression injected from
 monitoring.simulation.regression_day on) through daily monitoring: sample and label each day
-with the configured tier, build the series, run the detector; report hits and false alarms.
+with the configured tier (the teacher, through the label store, by default), build the series, run the detector; report hits and false alarms.
 Alerts here are the expected outcome of the injected regression, so the stage records them
 rather than failing; `python -m relevance_kit.monitor run` exits non-zero on an alert."""
 
@@ -8,11 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from relevance_kit.config import RelevanceConfig
-from relevance_kit.integrate.scorers import load_scorer
 from relevance_kit.io import read_parquet, write_csv, write_json, write_parquet, write_text
 from relevance_kit.monitor.alerts import json_lines
-from relevance_kit.monitor.requests import read_request_log
-from relevance_kit.monitor.run import monitor, plot_series, simulated_log
+from relevance_kit.monitor.log_format import read_request_log
+from relevance_kit.monitor.run import monitor, monitor_scorer, plot_series, simulated_log
 from relevance_kit.monitor.series import empty_series
 from relevance_kit.stage import run_stage
 
@@ -24,10 +23,7 @@ def main(cfg: RelevanceConfig) -> None:
     listings = read_parquet(prepared / "listings.parquet")
     log = simulated_log(cfg, queries, listings, read_parquet(prepared / "judgments.parquet"))
     requests = read_request_log(log, "simulated request log")
-    scorer = load_scorer(
-        mc.scorer, labels=cfg.taxonomy.ids, query_text=dict(zip(requests["query_id"], requests["query"])),
-        models_dir=cfg.paths.models, student_name=cfg.student.name,
-    )  # fmt: skip
+    scorer = monitor_scorer(cfg, mc.scorer, requests, "monitor", listings)
     result = monitor(requests, empty_series(), scorer, mc, cfg.taxonomy.gains, cfg.seed)
 
     broken_from = None if sim.regression_day is None else (sim.start_date + timedelta(days=sim.regression_day)).isoformat()

@@ -1,5 +1,5 @@
 """DVC stage `report`: the one page of the whole cascade, reports/index.html (tier table,
-confusion matrices, integration effects, monitoring series), self-contained HTML."""
+confusion matrices, integration effects, monitoring series, A/B test), self-contained HTML."""
 
 import json
 from pathlib import Path
@@ -28,6 +28,7 @@ def main(cfg: RelevanceConfig) -> None:
         effects_png=_png(plots / "integration" / "effects.png"),
         monitoring=_json(metrics / "monitoring.json"),
         series_png=_png(plots / "monitoring" / "series.png"),
+        abtest=_json(metrics / "abtest.json"),
     )
     write_text(page, Path(cfg.paths.reports) / "index.html")
     print(f"wrote {Path(cfg.paths.reports) / 'index.html'}")

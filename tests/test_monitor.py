@@ -22,7 +22,8 @@ from relevance_kit.errors import DataError
 from relevance_kit.integrate.scorers import PredictionsPairs
 from relevance_kit.io import write_parquet
 from relevance_kit.monitor.detect import detect
-from relevance_kit.monitor.requests import read_request_log, simulate_request_log
+from relevance_kit.monitor.log_format import read_request_log
+from relevance_kit.monitor.requests import simulate_request_log
 from relevance_kit.monitor.run import baseline_rankings, monitor
 from relevance_kit.monitor.series import empty_series, update_series
 from tests.conftest import REPO, run_stage
@@ -60,11 +61,11 @@ def _requests(days: int, per_day: int, broken_from: int | None = None) -> pd.Dat
     for d in range(days):
         for r in range(per_day):
             bad = broken_from is not None and d >= broken_from and r % 2 == 0
-            rows.append({
-                "timestamp": pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(days=d, minutes=r),
-                "request_id": f"{d}-{r}", "query": "red shoes", "query_id": "q1",
-                "listing_ids": ["bad1", "bad2", "ok"] if bad else ["good1", "good2", "ok"],
-            })  # fmt: skip
+            shown = ["bad1", "bad2", "ok"] if bad else ["good1", "good2", "ok"]
+            rows += [
+                {"date": f"2026-01-{d + 1:02d}", "request_id": f"{d}-{r}", "query": "red shoes", "query_id": "q1", "listing_id": lid, "position": pos}
+                for pos, lid in enumerate(shown, start=1)
+            ]  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -96,13 +97,33 @@ def test_series_is_idempotent_per_day() -> None:
     assert longer["pct_relevant"].iloc[0] == pytest.approx((0.9 + 0.8 + 0.5) / 3)
 
 
-def test_bad_request_logs_name_the_row() -> None:
-    log = _requests(1, 3)
-    log.loc[2, "request_id"] = "0-0"
-    with pytest.raises(DataError, match="row 2: duplicate request_id"):
-        read_request_log(log)
-    with pytest.raises(DataError, match="listing_ids"):
-        read_request_log(_requests(1, 1).drop(columns="listing_ids"))
+def test_request_log_folds_slots_into_requests_best_first() -> None:
+    log = _requests(2, 2).sample(frac=1.0, random_state=0)  # slot rows in any order
+    requests = read_request_log(log)
+    assert len(requests) == 4 and set(requests["day"].astype(str)) == {"2026-01-01", "2026-01-02"}
+    assert requests["listing_ids"].map(list).tolist() == [["good1", "good2", "ok"]] * 4
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda log: log.drop(columns="position"), r"missing column\(s\) \['position'\]"),
+        (lambda log: log.iloc[:0], "has no rows"),
+        (lambda log: log.assign(query=[None] + list(log["query"].iloc[1:])), "row 0: column 'query' = None is null"),
+        (lambda log: log.assign(listing_id=[7] + list(log["listing_id"].iloc[1:])), "row 0: column 'listing_id' = 7 is not a string"),
+        (lambda log: log.assign(query=["  "] + list(log["query"].iloc[1:])), "row 0: column 'query' = '  ' is empty"),
+        (lambda log: log.assign(position=[0] + list(log["position"].iloc[1:])), "row 0: column 'position' = 0 is not a 1-based integer"),
+        (lambda log: log.assign(position=[1.5] + list(log["position"].iloc[1:])), "row 0: column 'position' = 1.5"),
+        (lambda log: log.assign(date=["not a day"] + list(log["date"].iloc[1:])), "row 0: column 'date' = 'not a day' is not a date"),
+        (lambda log: log.assign(position=[1, 1, 3, 1, 2, 3]), "row 1: column 'position' = 1 repeats a position"),
+        (lambda log: log.assign(listing_id=["ok", "good2", "ok", "good1", "good2", "ok"]), "row 2: column 'listing_id' = 'ok' repeats a listing"),
+        (lambda log: log.assign(query=["red shoes", "blue shoes", "red shoes", "red shoes", "red shoes", "red shoes"]), "row 0: column 'query' .* differs between rows of the same request_id"),
+        (lambda log: log.assign(variant=["a", "b", "a", "a", "a", "a"]), "column 'variant' .* differs between rows"),
+    ],
+)
+def test_bad_request_logs_name_the_column_and_row(edit, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        read_request_log(edit(_requests(1, 2)), "day.parquet")
 
 
 @pytest.mark.slow

@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from relevance_kit.config import AbLogConfig, AbSimulation
 from relevance_kit.integrate.abtest import analyse_log
 from relevance_kit.integrate.experiment import effect_rows, plot_effects
+from relevance_kit.monitor.ablog import analyse_impressions
 from relevance_kit.monitor.detect import detect
 from relevance_kit.monitor.run import plot_series
 from relevance_kit.report import plot_confusion, tier_table
@@ -45,15 +47,35 @@ def _parts(tmp_path: Path) -> dict:
     detected = detect(series, "pct_relevant", "cusum", window_days=7, min_history=5, drop_threshold=0.05, cusum_slack=0.5, cusum_limit=4)
     plot_series(detected, "pct_relevant", tmp_path / "series.png", "2026-01-16")
     monitoring = {
-        "metric": "pct_relevant", "detector": "cusum", "tier": "student", "days": 20, "regression_from": "2026-01-16",
+        "metric": "pct_relevant", "detector": "cusum", "tier": "teacher", "days": 20, "regression_from": "2026-01-16",
         "alert_days": detected.loc[detected["alert"], "day"].tolist(), "detected": True, "false_alarms": 0,
         "mean_before": 0.6, "mean_after": 0.5,
     }  # fmt: skip
     return {
+        "abtest": _abtest(rng),
         "experiment": "ci_tiny", "tiers": tiers, "confusion": {"student": (tmp_path / "student.png").read_bytes()},
         "integration": integration, "effects_png": (tmp_path / "effects.png").read_bytes(),
         "monitoring": monitoring, "series_png": (tmp_path / "series.png").read_bytes(),
     }  # fmt: skip
+
+
+def _abtest(rng: np.random.Generator) -> dict:
+    """A real A/B report: labelled requests of two variants (the treatment worse by 0.1) and a pre-period."""
+    queries = [f"q{i}" for i in range(20)]
+    base = dict(zip(queries, rng.uniform(0.3, 0.9, 20)))
+
+    def requests(arm: str, n: int, shift: float) -> pd.DataFrame:
+        qids = rng.choice(queries, size=n)
+        value = np.clip([base[q] + shift + rng.normal(0, 0.05) for q in qids], 0, 1)
+        return pd.DataFrame({"request_id": [f"{arm}{i}" for i in range(n)], "query_id": qids, "arm": arm, "pct_relevant": value, "pct_irrelevant": 1 - value, "ndcg": value})
+
+    per_request = pd.concat([requests("control", 150, 0.0), requests("treatment", 150, -0.1)])
+    ab = AbLogConfig(
+        control="control", requests_per_variant=150, pre_requests=150, bootstrap_resamples=200, confidence=0.95, alpha=0.05, power=0.8,
+        detect={"pct_relevant": 0.02}, simulation=AbSimulation(start_date="2026-02-01", days=7, pre_days=7, requests_per_day=50, variants={"control": 0.0, "treatment": 0.1}),
+    )  # fmt: skip
+    report = analyse_impressions(per_request, requests("pre", 150, 0.0), ab, k=10, label_source="teacher", seed=0)
+    return {**report, "injected": {"replaced_share": {"control": 0.0, "treatment": 0.1}}}
 
 
 def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
@@ -62,8 +84,12 @@ def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
     for text in ("macro-F1", "student", "% fully relevant@3", "boost", "cusum", "2026-01-16", "data:image/png;base64,"):
         assert text in page
     assert page.count("<img") == 3
-    empty = render_page(**{**parts, "integration": None, "effects_png": None, "monitoring": None, "series_png": None})
-    assert "dvc repro integrate" in empty and "dvc repro monitor" in empty
+    assert "A/B test from the impression log" in page and "<td>treatment</td>" in page and "labelled by" in page
+    diff = parts["abtest"]["vs_control"]["treatment"]["pct_relevant"]
+    assert f"{diff['diff']:+.3f}" in page and f"[{diff['low']:+.3f}, {diff['high']:+.3f}]" in page  # Δ with its CI
+    assert f"{diff['cuped']['variance_reduction']:.0%}" in page
+    empty = render_page(**{**parts, "integration": None, "effects_png": None, "monitoring": None, "series_png": None, "abtest": None})
+    assert "dvc repro integrate" in empty and "dvc repro monitor" in empty and "dvc repro abtest" in empty
 
 
 def test_page_renders_non_blank_in_headless_chromium(tmp_path: Path) -> None:
@@ -76,15 +102,21 @@ def test_page_renders_non_blank_in_headless_chromium(tmp_path: Path) -> None:
         [
             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2200",
+            f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2600",
             page.as_uri(),
         ],
         capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
-    assert pixels.shape == (2200, 1280)
+    assert pixels.shape == (2600, 1280)
     dark = (pixels < 200).mean()
     assert 0.01 < dark < 0.6, f"screenshot looks blank or broken: {dark:.3%} dark pixels"
     # content in the top, middle and lower thirds: the tables and all three figures drew
     thirds = np.array_split(pixels, 3)
     assert all((part < 200).mean() > 0.005 for part in thirds)
+    # the browser's own DOM holds the teacher-monitored series and the per-variant A/B table
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert "<td>teacher</td>" in dom and "<td>treatment</td>" in dom and "CUPED" in dom

@@ -5,6 +5,10 @@ and in a live test once each arm's requests are averaged per query), so the anal
 paired one: per-query differences, a bootstrap interval of their mean (scipy.stats.bootstrap),
 the paired t-test and the Wilcoxon signed-rank test, and a power / sample-size calculator
 for a paired difference (non-central t, as G*Power's "matched pairs" test).
+
+A live test randomised by request (`relevance_kit.monitor.ablog`) compares independent
+samples instead: bootstrap intervals per arm and of the difference, Welch's t-test, CUPED
+on a pre-period covariate, and statsmodels' two-sample power for the requests it needs.
 """
 
 from __future__ import annotations
@@ -156,3 +160,54 @@ def paired_sample_size(effect: float, sd_diff: float, alpha: float = 0.05, power
     while n > 2 and paired_power(n - 1, effect, sd_diff, alpha) >= power:
         n -= 1
     return n
+
+
+# --- two independent samples: a live A/B test randomised by request ---------------------------
+
+
+def mean_interval(values: Sequence[float], n_resamples: int, confidence: float, seed: int) -> dict[str, float]:
+    """Mean with its percentile bootstrap interval (scipy.stats.bootstrap)."""
+    x = np.asarray(values, dtype=np.float64)
+    out = {"n": len(x), "mean": float(x.mean()) if len(x) else np.nan}
+    if len(x) < 2 or np.allclose(x, x[0]):
+        return {**out, "low": out["mean"], "high": out["mean"]}
+    boot = stats.bootstrap((x,), np.mean, n_resamples=n_resamples, confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
+    return {**out, "low": float(boot.confidence_interval.low), "high": float(boot.confidence_interval.high)}
+
+
+def two_sample_test(
+    control: Sequence[float], treatment: Sequence[float], n_resamples: int, confidence: float, seed: int
+) -> dict[str, float]:
+    """treatment - control: difference of means with a percentile bootstrap interval that
+    resamples each arm on its own, Welch's t-test p-value, and the pooled sd (for sizing)."""
+    a, b = np.asarray(control, dtype=np.float64), np.asarray(treatment, dtype=np.float64)
+    sd = float(np.sqrt((a.var(ddof=1) * (len(a) - 1) + b.var(ddof=1) * (len(b) - 1)) / (len(a) + len(b) - 2)))
+    diff = float(b.mean() - a.mean())
+    if sd == 0:
+        return {"diff": diff, "low": diff, "high": diff, "p_value": 1.0 if diff == 0 else 0.0, "sd": sd}
+    boot = stats.bootstrap(
+        (a, b), lambda x, y, axis=-1: np.mean(y, axis=axis) - np.mean(x, axis=axis), n_resamples=n_resamples,
+        confidence_level=confidence, method="percentile", vectorized=True, rng=np.random.default_rng(seed),
+    )  # fmt: skip
+    p_value = float(stats.ttest_ind(b, a, equal_var=False).pvalue)
+    return {"diff": diff, "low": float(boot.confidence_interval.low), "high": float(boot.confidence_interval.high), "p_value": p_value, "sd": sd}
+
+
+def cuped(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
+    """CUPED (Deng et al. 2013): y - theta (x - mean x) with theta = cov(x, y) / var(x),
+    pooled over both arms so the adjustment cannot bias the difference; returns the adjusted
+    values and theta. x is a pre-period covariate of each unit (here: its query's mean)."""
+    var = float(np.var(x, ddof=1))
+    theta = float(np.cov(x, y, ddof=1)[0, 1] / var) if var > 0 else 0.0
+    return y - theta * (x - x.mean()), theta
+
+
+def requests_per_variant(effect: float, sd: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Requests per variant for a two-sided two-sample t-test to detect an absolute
+    difference `effect` when the per-request sd is `sd` (statsmodels' TTestIndPower)."""
+    from statsmodels.stats.power import TTestIndPower
+
+    if effect == 0 or sd <= 0:
+        raise DataError(f"sample size needs a non-zero effect and sd > 0 (got {effect}, {sd})")
+    n = TTestIndPower().solve_power(effect_size=abs(effect) / sd, alpha=alpha, power=power, ratio=1.0, alternative="two-sided")
+    return int(np.ceil(n))

@@ -3,9 +3,16 @@
     run       extend the series with the request log's new days (idempotent per day), detect;
               on an alert: print the JSON records, append them to --alerts, POST them to
               monitoring.webhook_url when set, and exit 3
+    abtest    A/B relevance of an impression log with a `variant` column: per variant
+              % fully relevant@k, % irrelevant@k, nDCG@k with bootstrap CIs, each variant vs
+              the control (difference, CI, p-value; CUPED with --pre-log), sample size
     simulate  write the simulated request log of params.yaml's monitoring.simulation
+              (--ab: the two-variant impression log of monitoring.abtest.simulation)
 
-Configuration comes from params.yaml (monitoring.*, taxonomy, the scorer's tier).
+Request logs: one row per shown slot (date, request_id, query, listing_id, position[,
+variant]); see relevance_kit/monitor/log_format.py. Labels come from monitoring.scorer (the
+teacher, through the label store at paths.label_store, by default).
+Configuration comes from params.yaml (monitoring.*, taxonomy, teacher, inference, paths).
 """
 
 from __future__ import annotations
@@ -17,11 +24,11 @@ from pathlib import Path
 
 from relevance_kit.config import RelevanceConfig, load_config
 from relevance_kit.errors import RelevanceKitError
-from relevance_kit.integrate.scorers import load_scorer
-from relevance_kit.io import read_parquet, write_parquet
+from relevance_kit.io import read_parquet, write_json, write_parquet
+from relevance_kit.monitor.ablog import abtest_report
 from relevance_kit.monitor.alerts import append_alerts, post_webhook
-from relevance_kit.monitor.requests import read_request_log
-from relevance_kit.monitor.run import monitor, simulated_log
+from relevance_kit.monitor.log_format import read_request_log
+from relevance_kit.monitor.run import monitor, monitor_scorer, simulated_ab_logs, simulated_log
 from relevance_kit.monitor.series import empty_series
 
 ALERT_EXIT = 3
@@ -30,10 +37,7 @@ ALERT_EXIT = 3
 def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_path: Path | None) -> int:
     requests = read_request_log(read_parquet(log_path), str(log_path))
     mc = cfg.monitoring
-    scorer = load_scorer(
-        mc.scorer, labels=cfg.taxonomy.ids, query_text=dict(zip(requests["query_id"], requests["query"])),
-        models_dir=cfg.paths.models, student_name=cfg.student.name,
-    )  # fmt: skip
+    scorer = monitor_scorer(cfg, mc.scorer, requests, "monitor")
     series = read_parquet(series_path) if series_path.exists() else empty_series()
     result = monitor(requests, series, scorer, mc, cfg.taxonomy.gains, cfg.seed)
     if result.added:
@@ -52,12 +56,29 @@ def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_
     return ALERT_EXIT
 
 
-def simulate_command(cfg: RelevanceConfig, out: Path) -> None:
+def abtest_command(cfg: RelevanceConfig, log_path: Path, pre_path: Path | None, out: Path | None) -> dict:
+    requests = read_request_log(read_parquet(log_path), str(log_path))
+    pre = None if pre_path is None else read_request_log(read_parquet(pre_path), str(pre_path))
+    report = abtest_report(cfg, requests, pre)
+    if out is not None:
+        write_json(report, out)
+    return report
+
+
+def simulate_command(cfg: RelevanceConfig, out: Path, ab: bool) -> None:
     prepared = Path(cfg.paths.prepared)
     queries = read_parquet(prepared / "queries.parquet")
     listings = read_parquet(prepared / "listings.parquet")
-    write_parquet(simulated_log(cfg, queries, listings, read_parquet(prepared / "judgments.parquet")), out)
-    print(f"wrote {out}", file=sys.stderr)
+    judged = read_parquet(prepared / "judgments.parquet")
+    if not ab:
+        write_parquet(simulated_log(cfg, queries, listings, judged), out)
+        print(f"wrote {out}", file=sys.stderr)
+        return
+    log, pre = simulated_ab_logs(cfg, queries, listings, judged)
+    write_parquet(log, out)
+    if pre is not None:
+        write_parquet(pre, out.with_name(f"{out.stem}.pre{out.suffix}"))
+    print(f"wrote {out}" + ("" if pre is None else f" and its pre-period {out.with_name(f'{out.stem}.pre{out.suffix}')}"), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,14 +89,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--log", required=True, type=Path, help="request log parquet")
     p.add_argument("--series", required=True, type=Path, help="series parquet (created when absent)")
     p.add_argument("--alerts", type=Path, help="JSON-lines file the alert records are appended to")
+    p = sub.add_parser("abtest", help="A/B relevance of an impression log with a variant column")
+    p.add_argument("--log", required=True, type=Path, help="impression log parquet (with `variant`)")
+    p.add_argument("--pre-log", type=Path, help="request log of the period before the test (CUPED)")
+    p.add_argument("--out", type=Path, help="JSON report (printed to stdout as well)")
     p = sub.add_parser("simulate", help="write the simulated request log")
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--ab", action="store_true", help="the two-variant impression log (and <out>.pre.parquet)")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.params)
         if args.command == "run":
             sys.exit(run_command(cfg, args.log, args.series, args.alerts))
-        simulate_command(cfg, args.out)
+        if args.command == "abtest":
+            print(json.dumps(abtest_command(cfg, args.log, args.pre_log, args.out), indent=2, default=float))
+            return
+        simulate_command(cfg, args.out, args.ab)
     except RelevanceKitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -1,45 +1,17 @@
-"""Request logs: what live search showed. One row per request (parquet):
-
-    timestamp    timestamp (UTC)   when the request was served
-    request_id   str
-    query        str               the query text
-    query_id     str (optional)    defaults to the query text
-    listing_ids  list[str]         the shown listings, best first
-
-`simulate_request_log` builds one from the data: random queries served the popularity
-baseline's top-k each day, with a regression injected from a given day on (a share of shown
-slots replaced by random catalogue listings, as a broken index would).
+"""Simulated request logs in the contract of `relevance_kit.monitor.log_format` (one row per
+shown slot): random queries served the popularity baseline's top-k each day, with a
+regression injected from a given day on (a share of shown slots replaced by random catalogue
+listings, as a broken index would) and, for an A/B test, each request served by a random
+variant whose own share of slots is replaced the same way (a known injected effect).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-
-from relevance_kit.errors import DataError
-from relevance_kit.schemas import require_columns
-
-REQUEST_COLUMNS = ["timestamp", "request_id", "query", "listing_ids"]
-
-
-def read_request_log(log: pd.DataFrame, where: str = "request log") -> pd.DataFrame:
-    """Validate a request log and add `day` (UTC date) and `query_id` when absent."""
-    require_columns(log, REQUEST_COLUMNS, where)
-    if log["request_id"].duplicated().any():
-        row = int(np.flatnonzero(log["request_id"].duplicated())[0])
-        raise DataError(f"{where}: row {row}: duplicate request_id {log['request_id'].iloc[row]!r}")
-    stamps = pd.to_datetime(log["timestamp"], utc=True, errors="coerce")
-    if stamps.isna().any():
-        row = int(np.flatnonzero(stamps.isna())[0])
-        raise DataError(f"{where}: row {row}: timestamp {log['timestamp'].iloc[row]!r} is not a time")
-    out = log.copy()
-    out["day"] = stamps.dt.date
-    if "query_id" not in out.columns:
-        out["query_id"] = out["query"]
-    return out
 
 
 def simulate_request_log(
@@ -53,27 +25,32 @@ def simulate_request_log(
     regression_day: int | None,
     regression_share: float,
     seed: int,
+    variants: Mapping[str, float] | None = None,
+    id_prefix: str = "",
 ) -> pd.DataFrame:
     """`requests_per_day` requests a day for `days` days; each shows the ranking of a random
     query (`rankings`: query_id -> shown listing ids); from `regression_day` on, each shown
-    slot is replaced with probability `regression_share` by a random catalogue listing."""
+    slot is replaced with probability `regression_share` by a random catalogue listing.
+    With `variants` (name -> share of slots it replaces), each request is served by a
+    uniformly drawn variant, which replaces slots with its own share on top."""
     rng = np.random.default_rng(seed)
     query_ids = sorted(rankings)
     catalogue = np.asarray(catalogue)
+    names = list(variants or {})
     rows = []
     for d in range(days):
-        day_start = pd.Timestamp(start_date, tz="UTC") + pd.Timedelta(days=d)
-        broken = regression_day is not None and d >= regression_day
+        day = start_date + timedelta(days=d)
+        broken = regression_share if regression_day is not None and d >= regression_day else 0.0
         for i, qid in enumerate(rng.choice(query_ids, size=requests_per_day)):
+            variant = names[int(rng.integers(len(names)))] if names else None
+            share = 1.0 - (1.0 - broken) * (1.0 - (variants[variant] if variant else 0.0))
             shown = list(rankings[qid])
-            if broken:
-                for slot in np.flatnonzero(rng.random(len(shown)) < regression_share):
-                    shown[slot] = _random_other(rng, catalogue, shown)
-            rows.append({
-                "timestamp": day_start + pd.Timedelta(seconds=int(rng.integers(0, 86_400))),
-                "request_id": f"d{d:03d}-r{i:05d}", "query": query_text[qid], "query_id": qid,
-                "listing_ids": shown,
-            })  # fmt: skip
+            for slot in np.flatnonzero(rng.random(len(shown)) < share):
+                shown[slot] = _random_other(rng, catalogue, shown)
+            request = {"date": day, "request_id": f"{id_prefix}d{d:03d}-r{i:05d}", "query": query_text[qid], "query_id": qid}
+            if variant:
+                request["variant"] = variant
+            rows += [{**request, "listing_id": lid, "position": pos} for pos, lid in enumerate(shown, start=1)]
     return pd.DataFrame(rows)
 
 

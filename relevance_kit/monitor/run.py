@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -13,8 +14,8 @@ from matplotlib.figure import Figure
 
 from relevance_kit.config import MonitoringConfig, RelevanceConfig
 from relevance_kit.integrate.candidates import add_features, build_candidates, popularity_baseline
-from relevance_kit.integrate.scorers import PairScorer
-from relevance_kit.io import atomic_path
+from relevance_kit.integrate.scorers import PairScorer, load_scorer
+from relevance_kit.io import atomic_path, read_parquet
 from relevance_kit.lexical import CatalogBM25
 from relevance_kit.monitor.alerts import alert_records
 from relevance_kit.monitor.detect import detect
@@ -67,6 +68,41 @@ def simulated_log(cfg: RelevanceConfig, queries: pd.DataFrame, listings: pd.Data
         start_date=sim.start_date, days=sim.days, requests_per_day=sim.requests_per_day,
         regression_day=sim.regression_day, regression_share=sim.regression_share, seed=cfg.seed,
     )  # fmt: skip
+
+
+def simulated_ab_logs(
+    cfg: RelevanceConfig, queries: pd.DataFrame, listings: pd.DataFrame, judged: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The impression log of monitoring.abtest.simulation (each request served by a random
+    variant) and its control-only pre-period log (None when pre_days is 0)."""
+    ic, sim = cfg.integration, cfg.monitoring.abtest.simulation
+    rankings = baseline_rankings(
+        queries, listings, judged, retrieve_k=ic.retrieve_k, k=cfg.monitoring.k,
+        bm25_weight=ic.baseline.bm25_weight, popularity_weight=ic.baseline.popularity_weight,
+    )  # fmt: skip
+    common = {
+        "rankings": rankings, "query_text": dict(zip(queries["query_id"], queries["text"])),
+        "catalogue": listings["listing_id"].tolist(), "requests_per_day": sim.requests_per_day,
+        "regression_day": None, "regression_share": 0.0,
+    }  # fmt: skip
+    log = simulate_request_log(**common, start_date=sim.start_date, days=sim.days, seed=cfg.seed, variants=sim.variants)
+    if not sim.pre_days:
+        return log, None
+    pre = simulate_request_log(**common, start_date=sim.start_date - timedelta(days=sim.pre_days), days=sim.pre_days, seed=cfg.seed + 1, id_prefix="pre-")
+    return log, pre
+
+
+def monitor_scorer(cfg: RelevanceConfig, scorer: str, requests: pd.DataFrame, job: str, listings: pd.DataFrame | None = None) -> PairScorer:
+    """The tier that labels sampled requests: the teacher through the label store (over
+    `listings`, by default the prepared catalogue), the student, or a predictions file."""
+    query_text = dict(zip(requests["query_id"], requests["query"]))
+    if scorer == "teacher":
+        from relevance_kit.teacher.pairs import teacher_pairs
+
+        if listings is None:
+            listings = read_parquet(Path(cfg.paths.prepared) / "listings.parquet")
+        return teacher_pairs(cfg, query_text, listings, job)
+    return load_scorer(scorer, labels=cfg.taxonomy.ids, query_text=query_text, models_dir=cfg.paths.models, student_name=cfg.student.name)
 
 
 def plot_series(detected: pd.DataFrame, metric: str, path: str | Path, regression_day: str | None = None) -> None:

@@ -21,12 +21,29 @@ def empty_series() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object if c in ("day", "tier") else float) for c in SERIES_COLUMNS})
 
 
-def day_sample(requests: pd.DataFrame, n: int, day: date, seed: int) -> pd.DataFrame:
-    """Up to n requests of one day, drawn by a seed derived from the day (reruns draw the same)."""
-    day_seed = int.from_bytes(hashlib.sha256(f"{seed}:{day.isoformat()}".encode()).digest()[:8], "little")
+def day_sample(requests: pd.DataFrame, n: int, day: date | str, seed: int) -> pd.DataFrame:
+    """Up to n requests of one day (or of one variant: `day` is then its name), drawn by a
+    seed derived from it, so reruns draw the same."""
+    tag = day.isoformat() if isinstance(day, date) else day
+    day_seed = int.from_bytes(hashlib.sha256(f"{seed}:{tag}".encode()).digest()[:8], "little")
     if len(requests) <= n:
         return requests
     return requests.sample(n=n, random_state=np.random.RandomState(day_seed % 2**32))
+
+
+def request_level(sampled: pd.DataFrame, scorer: PairScorer, gains: Mapping[str, float], k: int) -> pd.DataFrame:
+    """Per sampled request (request_id, query_id, arm = its variant or "live"): the metrics of
+    its shown top-k under the tier's probabilities."""
+    columns = ["request_id", "query_id", "listing_ids", *(["variant"] if "variant" in sampled else [])]
+    shown = sampled[columns].explode("listing_ids").rename(columns={"listing_ids": "listing_id", "variant": "arm"})
+    shown = shown.dropna(subset=["listing_id"])
+    shown["rank"] = shown.groupby("request_id").cumcount() + 1
+    shown = shown[shown["rank"] <= k].reset_index(drop=True)
+    probs = scorer.score_pairs(shown[["query_id", "listing_id"]]).drop(columns=["query_id", "listing_id"])
+    log = shown.join(probs)
+    if "arm" not in log:
+        log["arm"] = "live"
+    return request_metrics(log, gains, k)
 
 
 def day_summary(
@@ -34,13 +51,7 @@ def day_summary(
 ) -> dict[str, float]:
     """Mean relevance metrics of the sampled requests' top-k under the tier's probabilities,
     with their standard errors over requests (`<metric>_se`)."""
-    shown = sampled[["request_id", "query_id", "listing_ids"]].explode("listing_ids").rename(columns={"listing_ids": "listing_id"})
-    shown = shown.dropna(subset=["listing_id"])
-    shown["rank"] = shown.groupby("request_id").cumcount() + 1
-    shown = shown[shown["rank"] <= k].reset_index(drop=True)
-    probs = scorer.score_pairs(shown[["query_id", "listing_id"]]).drop(columns=["query_id", "listing_id"])
-    log = shown.join(probs).assign(arm="live")
-    per_request = request_metrics(log, gains, k)[list(METRICS)]
+    per_request = request_level(sampled, scorer, gains, k)[list(METRICS)]
     return {**per_request.mean().to_dict(), **per_request.sem().add_suffix("_se").to_dict()}
 
 
