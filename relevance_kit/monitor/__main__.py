@@ -20,7 +20,7 @@ from relevance_kit.errors import RelevanceKitError
 from relevance_kit.integrate.scorers import load_scorer
 from relevance_kit.io import read_parquet, write_parquet
 from relevance_kit.monitor.alerts import append_alerts, post_webhook
-from relevance_kit.monitor.requests import read_request_log
+from relevance_kit.monitor.requests import load_request_log
 from relevance_kit.monitor.run import monitor, simulated_log
 from relevance_kit.monitor.series import empty_series
 
@@ -28,7 +28,7 @@ ALERT_EXIT = 3
 
 
 def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_path: Path | None) -> int:
-    requests = read_request_log(read_parquet(log_path), str(log_path))
+    requests = load_request_log(log_path)
     mc = cfg.monitoring
     scorer = load_scorer(
         mc.scorer, labels=cfg.taxonomy.ids, query_text=dict(zip(requests["query_id"], requests["query"])),

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from relevance_kit.errors import DataError
 from relevance_kit.schemas import require_columns
@@ -25,9 +28,28 @@ from relevance_kit.schemas import require_columns
 REQUEST_COLUMNS = ["timestamp", "request_id", "query", "listing_ids"]
 
 
+def load_request_log(path: Path) -> pd.DataFrame:
+    """Read and validate the request log parquet at `path`; a missing, empty or non-parquet
+    file is an error naming it, not a traceback."""
+    if not path.is_file():
+        raise DataError(f"{path}: request log not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: request log is an empty (0-byte) file, not a parquet file")
+    try:
+        log = pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable parquet file ({exc}); the request log must be parquet") from None
+    return read_request_log(log, str(path))
+
+
 def read_request_log(log: pd.DataFrame, where: str = "request log") -> pd.DataFrame:
     """Validate a request log and add `day` (UTC date) and `query_id` when absent."""
     require_columns(log, REQUEST_COLUMNS, where)
+    if log.empty:
+        raise DataError(f"{where}: the log has no requests (0 rows)")
+    for column in ("request_id", "query"):
+        _require_text(log[column], column, where)
+    _require_listing_lists(log["listing_ids"], where)
     if log["request_id"].duplicated().any():
         row = int(np.flatnonzero(log["request_id"].duplicated())[0])
         raise DataError(f"{where}: row {row}: duplicate request_id {log['request_id'].iloc[row]!r}")
@@ -39,7 +61,36 @@ def read_request_log(log: pd.DataFrame, where: str = "request log") -> pd.DataFr
     out["day"] = stamps.dt.date
     if "query_id" not in out.columns:
         out["query_id"] = out["query"]
+    _require_text(out["query_id"], "query_id", where)
+    shown = out["listing_ids"].map(len) > 0
+    blank = sorted(set(out["day"]) - set(out.loc[shown, "day"]))
+    if blank:
+        raise DataError(
+            f"{where}: column listing_ids: no request of day(s) {[d.isoformat() for d in blank[:5]]} "
+            "showed any listing (every list is empty): nothing to measure on those days"
+        )
     return out
+
+
+def _require_text(column: pd.Series, name: str, where: str) -> None:
+    """Every value a non-empty string (a null or blank query cannot be scored)."""
+    bad = ~column.map(lambda v: isinstance(v, str) and bool(v.strip()))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{where}: row {row}: column {name} = {column.iloc[row]!r}: expected a non-empty string")
+
+
+def _require_listing_lists(column: pd.Series, where: str) -> None:
+    """Every value a list of listing id strings (a string is not a list: iterating it would
+    count its characters as listings)."""
+    for row, value in enumerate(column):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)):
+            raise DataError(
+                f"{where}: row {row}: column listing_ids = {value!r}: expected a list of listing ids, "
+                f"got {type(value).__name__}"
+            )
+        if not all(isinstance(item, str) and item for item in value):
+            raise DataError(f"{where}: row {row}: column listing_ids = {list(value)!r}: every listing id must be a non-empty string")
 
 
 def simulate_request_log(

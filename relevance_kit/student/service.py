@@ -60,6 +60,7 @@ def create_app(scorer: RelevanceScorer, max_listing_ids: int, max_query_chars: i
                 422,
                 f"{len(request.listing_ids)} listing ids; the limit is {max_listing_ids} per request",
             )
+        _require_unicode(request)
         unknown = scorer.unknown_ids(request.listing_ids)
         if unknown:
             raise HTTPException(
@@ -81,6 +82,18 @@ def create_app(scorer: RelevanceScorer, max_listing_ids: int, max_query_chars: i
         )
 
     return app
+
+
+def _require_unicode(request: ScoreRequest) -> None:
+    """JSON escapes can carry lone surrogates (`"\\ud83d"`), which no tokenizer (nor UTF-8)
+    takes: refuse them with the text named (escaped, so the answer itself encodes)."""
+    for field, text in [("query", request.query), *(("listing_ids", i) for i in request.listing_ids)]:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise HTTPException(
+                422, f"{field} {ascii(text)} is not valid Unicode: lone surrogate {ascii(text[exc.start])} at position {exc.start}"
+            ) from None
 
 
 def main(argv: list[str] | None = None) -> None:
