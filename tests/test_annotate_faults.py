@@ -19,7 +19,13 @@ import pytest
 import yaml
 
 from relevance_kit.annotate.cache import ResponseCache
-from relevance_kit.annotate.client import BudgetExceeded, Meter, OpenAIBackend, Requester, ServerUnavailable
+from relevance_kit.annotate.client import (
+    BudgetExceeded,
+    Meter,
+    OpenAIBackend,
+    Requester,
+    ServerUnavailable,
+)
 from relevance_kit.annotate.graph import Annotator
 from relevance_kit.annotate.run import annotate_pairs
 from relevance_kit.config import compose, validate

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,26 +30,30 @@ def sh(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedPro
     return result
 
 
-@pytest.fixture(scope="module")
-def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git copy of the working tree (tracked and new, non-ignored files), with ../shared
-    beside it as in CI, on ci_tiny."""
-    if not (ESCI_DIR / "esci_us_judgments.json").exists():
-        pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
-    base = tmp_path_factory.mktemp("e2e")
+def git_copy(base: Path, overrides: list[str]) -> Path:
+    """A git copy of the working tree (tracked and new, non-ignored files) in `base/project`,
+    with ../shared beside it as in CI, params.yaml composed from `overrides`."""
     (base / "shared" / "datasets").mkdir(parents=True)
     (base / "shared" / "datasets" / "esci-us").symlink_to(ESCI_DIR)
     root = base / "project"
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True)
     for name in filter(None, files.stdout.split("\0")):
-        if (REPO / name).exists():
+        if (REPO / name).is_file():  # not a linked folder such as a worktree's .venv
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
-    sh([str(BIN / "relevance-kit"), "compose", "experiment=ci_tiny"], root)
+    sh([str(BIN / "relevance-kit"), "compose", *overrides], root)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
         sh(cmd, root)
     return root
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git copy of this repository on ci_tiny."""
+    if not (ESCI_DIR / "esci_us_judgments.json").exists():
+        pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
+    return git_copy(tmp_path_factory.mktemp("e2e"), ["experiment=ci_tiny"])
 
 
 def test_repro_cold_then_noop(repo_copy: Path) -> None:
@@ -79,3 +85,77 @@ def test_sweep_queues_and_runs_a_two_point_grid(repo_copy: Path) -> None:
                 params = rev["data"]["params"]["params.yaml"]["data"]
                 taxonomies.add(params["taxonomy"]["name"])
     assert {"etsy3", "esci4"} <= taxonomies
+
+
+# --- fault injection: interrupted training stages ------------------------------------------
+
+FAULT_OVERRIDES = ["experiment=ci_tiny", "teacher.epochs=4", "student.epochs=4"]  # epochs to interrupt
+LAST_EPOCH = {
+    "train_teacher": "models/teacher/tiny_random/checkpoints/last.ckpt",
+    "train_student": "models/student/tiny_random/runs/last.ckpt",
+}
+# Outputs that record how long a run took (or that it resumed): equal up to these keys.
+TIMED = {"metrics/teacher_train.json", "metrics/train_student.json", "metrics/teacher_label.json",
+         "dvclive/teacher/metrics.json", "dvclive/student/metrics.json"}  # fmt: skip
+UNTIMED_KEYS = ("seconds", "per_second", "resumed", "timestamp")
+LIVE_PLOTS = ("dvclive/teacher/plots", "dvclive/student/plots/metrics")  # per-step rows with wall-clock timestamps
+
+
+def locked_outputs(root: Path) -> dict[str, str]:
+    """Every stage output's hash as dvc.lock records it (timed files and live plots aside)."""
+    import yaml
+
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    return {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values() for out in stage.get("outs", [])
+        if out["path"] not in TIMED and out["path"] not in LIVE_PLOTS
+    }  # fmt: skip
+
+
+def untimed(root: Path) -> dict[str, dict]:
+    def strip(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if not any(key in k for key in UNTIMED_KEYS)}
+        return node
+
+    return {name: strip(json.loads((root / name).read_text())) for name in sorted(TIMED) if (root / name).exists()}
+
+
+def repro_interrupted(root: Path, sig: signal.Signals, stage: str, *args: str) -> None:
+    """`dvc repro *args`, sent `sig` (to its whole process group, as Ctrl+C or a crash does)
+    once `stage` has finished an epoch and is into the next; it must not complete."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    proc = subprocess.Popen(["dvc", "repro", *args], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    marker, deadline = root / LAST_EPOCH[stage], time.monotonic() + 900
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a partial epoch, which the rerun must redo
+    os.killpg(proc.pid, sig)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0, f"dvc repro finished before {sig.name} reached {stage}:\n{out[-3000:]}"
+
+
+def test_interrupted_training_stages_rerun_to_the_uninterrupted_outputs(tmp_path: Path) -> None:
+    """Each training stage is interrupted once by SIGINT and once by SIGKILL; every rerun to
+    the end gives the outputs (dvc.lock hashes) of an uninterrupted run."""
+    if not (ESCI_DIR / "esci_us_judgments.json").exists():
+        pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
+    clean = git_copy(tmp_path / "clean", FAULT_OVERRIDES)
+    sh(["dvc", "repro"], clean)
+    expected, expected_untimed = locked_outputs(clean), untimed(clean)
+    assert "models/teacher/tiny_random" in expected and "models/student/tiny_random/student.ckpt" in expected
+
+    faulty = git_copy(tmp_path / "faulty", FAULT_OVERRIDES)
+    runs = [
+        (signal.SIGINT, "train_teacher", ()),  # cold, Ctrl+C in the teacher
+        (signal.SIGKILL, "train_student", ()),  # the rerun resumes the teacher, crashes in the student
+        (signal.SIGKILL, "train_teacher", ("-f", "-s", "train_teacher")),  # forced reruns over finished runs
+        (signal.SIGINT, "train_student", ("-f", "-s", "train_student")),
+    ]
+    for sig, stage, args in runs:
+        repro_interrupted(faulty, sig, stage, *args)
+        sh(["dvc", "repro"], faulty)
+        assert locked_outputs(faulty) == expected, f"after {sig.name} in {stage} {args}"
+        assert untimed(faulty) == expected_untimed, f"after {sig.name} in {stage} {args}"
+        assert "Running stage" not in sh(["dvc", "repro"], faulty).stdout  # and DVC agrees it is up to date

@@ -92,7 +92,7 @@ def _require_unicode(request: ScoreRequest) -> None:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise HTTPException(
-                422, f"{field} {ascii(text)} is not valid Unicode: lone surrogate {ascii(text[exc.start])} at position {exc.start}"
+                422, f"{field} {text!a} is not valid Unicode: lone surrogate {text[exc.start]!a} at position {exc.start}"
             ) from None
 
 

@@ -31,7 +31,13 @@ from relevance_kit.student.data import (
 )
 from relevance_kit.student.module import MONITOR, StudentDistillModule
 from relevance_kit.student.towers import load_tokenizer
-from relevance_kit.training import ReseedEachEpoch, ResumableRun, epoch_checkpoint, fingerprint, seed_run
+from relevance_kit.training import (
+    ReseedEachEpoch,
+    ResumableRun,
+    epoch_checkpoint,
+    fingerprint,
+    seed_run,
+)
 
 
 def class_weights(cfg: RelevanceConfig) -> list[float]:

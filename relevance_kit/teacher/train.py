@@ -30,7 +30,14 @@ from relevance_kit.teacher.encoding import Pair, collate, make_encoder, pairs_fr
 from relevance_kit.teacher.models import TeacherBundle, export, load_teacher, set_trainable
 from relevance_kit.teacher.modules import CrossEncoderModule, TeacherSFTModule
 from relevance_kit.teacher.scoring import HFScorer
-from relevance_kit.training import EpochSampler, ReseedEachEpoch, ResumableRun, epoch_checkpoint, fingerprint, seed_run
+from relevance_kit.training import (
+    EpochSampler,
+    ReseedEachEpoch,
+    ResumableRun,
+    epoch_checkpoint,
+    fingerprint,
+    seed_run,
+)
 
 
 def split_by_query(pairs: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
