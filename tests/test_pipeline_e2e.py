@@ -122,18 +122,25 @@ def untimed(root: Path) -> dict[str, dict]:
     return {name: strip(json.loads((root / name).read_text())) for name in sorted(TIMED) if (root / name).exists()}
 
 
+def dvc_repro(root: Path, *args: str) -> subprocess.Popen[str]:
+    """`dvc repro *args` started in its own process group (a terminal's foreground job),
+    its output to `root/../repro.log` (a pipe nobody reads would fill and stall it)."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    with (root.parent / "repro.log").open("a") as log:
+        return subprocess.Popen(["dvc", "repro", *args], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
 def repro_interrupted(root: Path, sig: signal.Signals, stage: str, *args: str) -> None:
     """`dvc repro *args`, sent `sig` (to its whole process group, as Ctrl+C or a crash does)
     once `stage` has finished an epoch and is into the next; it must not complete."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
-    proc = subprocess.Popen(["dvc", "repro", *args], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    marker, deadline = root / LAST_EPOCH[stage], time.monotonic() + 900
+    proc = dvc_repro(root, *args)
+    marker, deadline = root / LAST_EPOCH[stage], time.monotonic() + 1200
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)  # a partial epoch, which the rerun must redo
     os.killpg(proc.pid, sig)
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode != 0, f"dvc repro finished before {sig.name} reached {stage}:\n{out[-3000:]}"
+    proc.wait(timeout=300)
+    assert proc.returncode != 0, f"dvc repro finished before {sig.name} reached {stage}: {root.parent / 'repro.log'}"
 
 
 def test_interrupted_training_stages_rerun_to_the_uninterrupted_outputs(tmp_path: Path) -> None:
@@ -141,21 +148,21 @@ def test_interrupted_training_stages_rerun_to_the_uninterrupted_outputs(tmp_path
     the end gives the outputs (dvc.lock hashes) of an uninterrupted run."""
     if not (ESCI_DIR / "esci_us_judgments.json").exists():
         pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
-    clean = git_copy(tmp_path / "clean", FAULT_OVERRIDES)
-    sh(["dvc", "repro"], clean)
+    clean, faulty = git_copy(tmp_path / "clean", FAULT_OVERRIDES), git_copy(tmp_path / "faulty", FAULT_OVERRIDES)
+    uninterrupted = dvc_repro(clean)  # alongside the faulty copy's first runs
+    repro_interrupted(faulty, signal.SIGINT, "train_teacher")  # cold: Ctrl+C in the teacher
+    repro_interrupted(faulty, signal.SIGKILL, "train_student")  # the teacher resumes; a crash in the student
+    assert uninterrupted.wait(timeout=1800) == 0, (clean.parent / "repro.log").read_text()[-3000:]
     expected, expected_untimed = locked_outputs(clean), untimed(clean)
     assert "models/teacher/tiny_random" in expected and "models/student/tiny_random/student.ckpt" in expected
-
-    faulty = git_copy(tmp_path / "faulty", FAULT_OVERRIDES)
-    runs = [
-        (signal.SIGINT, "train_teacher", ()),  # cold, Ctrl+C in the teacher
-        (signal.SIGKILL, "train_student", ()),  # the rerun resumes the teacher, crashes in the student
+    cycles = [
         (signal.SIGKILL, "train_teacher", ("-f", "-s", "train_teacher")),  # forced reruns over finished runs
         (signal.SIGINT, "train_student", ("-f", "-s", "train_student")),
     ]
-    for sig, stage, args in runs:
-        repro_interrupted(faulty, sig, stage, *args)
+    for sig, stage, args in [(None, "", ()), *cycles]:
+        if sig is not None:
+            repro_interrupted(faulty, sig, stage, *args)
         sh(["dvc", "repro"], faulty)
-        assert locked_outputs(faulty) == expected, f"after {sig.name} in {stage} {args}"
-        assert untimed(faulty) == expected_untimed, f"after {sig.name} in {stage} {args}"
+        assert locked_outputs(faulty) == expected, f"after {sig} in {stage} {args}"
+        assert untimed(faulty) == expected_untimed, f"after {sig} in {stage} {args}"
         assert "Running stage" not in sh(["dvc", "repro"], faulty).stdout  # and DVC agrees it is up to date
