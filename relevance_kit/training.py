@@ -84,12 +84,16 @@ class ReseedEachEpoch(L.Callback):
         L.seed_everything(self.seed * 100_003 + trainer.current_epoch, workers=True, verbose=False)
 
 
-def epoch_checkpoint(dirpath: Path, **kwargs: Any) -> L.pytorch.callbacks.ModelCheckpoint:
-    """`last.ckpt` written only at the end of a training epoch (never mid-epoch: the
-    dataloader's position inside an epoch is not resumable), plus any `kwargs`."""
+def epoch_checkpoint(dirpath: Path) -> L.pytorch.callbacks.ModelCheckpoint:
+    """`last.ckpt`, rewritten at the end of every training epoch and never mid-epoch (the
+    dataloader's position inside an epoch is not resumable). A top-1 checkpoint without a
+    monitor, not `save_last`: Lightning writes `last` only when a top-k one was saved."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    return ModelCheckpoint(dirpath=dirpath, save_last=True, save_on_train_epoch_end=True, **kwargs)
+    return ModelCheckpoint(
+        dirpath=dirpath, filename=LAST.removesuffix(".ckpt"), save_top_k=1, save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )  # fmt: skip
 
 
 class ResumableRun:

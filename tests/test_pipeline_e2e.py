@@ -141,6 +141,10 @@ def repro_interrupted(root: Path, sig: signal.Signals, stage: str, *args: str) -
     os.killpg(proc.pid, sig)
     proc.wait(timeout=300)
     assert proc.returncode != 0, f"dvc repro finished before {sig.name} reached {stage}: {root.parent / 'repro.log'}"
+    import torch
+
+    epoch = torch.load(marker, map_location="cpu", weights_only=False)["epoch"]
+    assert epoch < 3, f"{stage} interrupted after its last epoch ({epoch}): nothing left to resume"
 
 
 def test_interrupted_training_stages_rerun_to_the_uninterrupted_outputs(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import REPO, run_stage, write_project
 
@@ -56,6 +57,8 @@ def interrupt(stage: str, root: Path, sig: signal.Signals, after: Path) -> None:
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, f"{stage} finished before {sig.name} arrived; raise EPOCHS\n{out[-2000:]}"
+    epoch = torch.load(root / after, map_location="cpu", weights_only=False)["epoch"]
+    assert epoch < EPOCHS - 1, f"interrupted after its last epoch ({epoch}): nothing left to resume"
 
 
 def test_teacher_cold_forced_and_interrupted_runs_give_the_same_model(root: Path) -> None:

@@ -16,6 +16,7 @@ import lightning as L
 import numpy as np
 import pandas as pd
 from dvclive.lightning import DVCLiveLogger
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.errors import ConfigError
@@ -87,7 +88,7 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
     resume = run.start()
     seed_run(cfg.seed, cfg.trainer.threads, cfg.trainer.accelerator)
     module = StudentDistillModule(s.model_dump(), labels, weights, run.fingerprint)
-    best = epoch_checkpoint(run_dir, filename="best", monitor=MONITOR, mode="max")
+    best = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=MONITOR, mode="max")
     trainer = L.Trainer(
         max_epochs=s.epochs,
         accelerator=cfg.trainer.accelerator,
@@ -100,7 +101,7 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
         logger=DVCLiveLogger(
             dir=str(live_dir), save_dvc_exp=False, dvcyaml=False, resume=resume is not None
         ),
-        callbacks=[best, ReseedEachEpoch(cfg.seed)],
+        callbacks=[best, epoch_checkpoint(run_dir), ReseedEachEpoch(cfg.seed)],
         default_root_dir=run_dir,
         num_sanity_val_steps=0,
     )

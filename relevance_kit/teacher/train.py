@@ -84,7 +84,7 @@ def build_module(cfg: RelevanceConfig, bundle: TeacherBundle, first_token_ids: l
 
 def make_trainer(cfg: RelevanceConfig, out_dir: Path, checkpoints: Path, logger: Any = None) -> L.Trainer:
     tr = cfg.trainer
-    checkpoint = epoch_checkpoint(checkpoints, save_top_k=0)
+    checkpoint = epoch_checkpoint(checkpoints)
     return L.Trainer(
         max_epochs=cfg.teacher.epochs, accelerator=tr.accelerator, devices=tr.devices, strategy=tr.strategy,
         precision=tr.precision, accumulate_grad_batches=tr.accumulate_grad_batches, gradient_clip_val=tr.gradient_clip_val,
