@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from relevance_kit.api_keys import check_api_keys
 from relevance_kit.config import CONF_DIR, PARAMS_FILE, compose, load_config
 from relevance_kit.errors import DataError, RelevanceKitError
 from relevance_kit.io import read_parquet, write_text
+from relevance_kit.sampling.splits import check_split_sizes
 from relevance_kit.sweep import run_sweep
 
 
@@ -38,10 +40,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "compose":
-            write_text(compose(args.overrides, CONF_DIR), args.output)  # validated before it is written
+            write_text(compose(args.overrides, CONF_DIR), args.output)  # validated first, written atomically
             print(f"wrote {args.output}")
         elif args.command == "validate":
             cfg = load_config()
+            check_api_keys(cfg)
+            check_split_sizes(cfg.sampling.splits, cfg.sampling.max_queries, Path(cfg.paths.prepared) / "queries.parquet")
             print(f"params.yaml is valid (experiment {cfg.experiment})")
         elif args.command == "sweep":
             run_sweep(args.file, jobs=args.jobs)

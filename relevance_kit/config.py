@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from relevance_kit.data.spec import DataTables, RatingBins
 from relevance_kit.errors import ConfigError
@@ -165,7 +165,21 @@ class GuidelinesConfig(Strict):
 
 # --- sampling and golden ----------------------------------------------------------------
 
-SplitSize = Annotated[int, Field(gt=0)] | Annotated[float, Field(gt=0.0, lt=1.0)] | Literal["rest"]
+def _split_size(value: int | float | str) -> int | float | str:
+    ok = (
+        (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+        or (isinstance(value, float) and 0.0 < value < 1.0)
+        or value == "rest"
+    )
+    if not ok:
+        raise ValueError(
+            f"{value!r} is not a split size; use a count of queries > 0 (e.g. 4), a fraction of "
+            "the queries in (0, 1) (e.g. 0.25), or 'rest' (the queries the other splits leave)"
+        )
+    return value
+
+
+SplitSize = Annotated[int | float | str, AfterValidator(_split_size)]
 SPLITS = ("golden", "annotate", "teacher", "unlabeled")
 
 
@@ -200,6 +214,11 @@ class SamplingConfig(Strict):
             raise ValueError(f"splits must give a size for {list(SPLITS)}; missing {missing}")
         if list(self.splits.values()).count("rest") > 1:
             raise ValueError("at most one split may take 'rest'")
+        counts = sum(size for size in self.splits.values() if isinstance(size, int))
+        if self.max_queries is not None and counts > self.max_queries:
+            raise ValueError(
+                f"splits {dict(self.splits)} need {counts} queries, more than max_queries = {self.max_queries}"
+            )
         return self
 
 
@@ -766,13 +785,18 @@ def load_config(path: str | Path = PARAMS_FILE, conf_dir: str | Path = CONF_DIR)
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found; compose it with `relevance-kit compose` or `dvc exp run`")
+    return validate_text(path.read_text(), str(path), conf_dir)
+
+
+def validate_text(text: str, where: str, conf_dir: str | Path = CONF_DIR) -> RelevanceConfig:
+    """Parse and validate config YAML text (params.yaml's, or a composition before it is written)."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-    return validate(raw, Path(conf_dir), where=str(path))
+        raise ConfigError(f"{where}: expected a mapping at the top level, got {type(raw).__name__}")
+    return validate(raw, Path(conf_dir), where=where)
 
 
 def compose_raw(overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from relevance_kit.api_keys import check_api_keys
 from relevance_kit.config import RelevanceConfig, load_config
 from relevance_kit.errors import RelevanceKitError
 
@@ -15,6 +16,7 @@ def run_stage(main: Callable[[RelevanceConfig], None], params: str | Path = "par
     exits with status 2; outputs are written atomically, so nothing half-written remains."""
     try:
         cfg = load_config(params)
+        check_api_keys(cfg)  # before any work: a missing key would only show stages later
         main(cfg)
     except RelevanceKitError as exc:
         print(f"error: {exc}", file=sys.stderr)

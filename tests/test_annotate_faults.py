@@ -6,6 +6,7 @@ llama.cpp's real server in test_annotate_llama.py)."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,13 @@ import pytest
 import yaml
 
 from relevance_kit.annotate.cache import ResponseCache
-from relevance_kit.annotate.client import BudgetExceeded, Meter, OpenAIBackend, Requester
+from relevance_kit.annotate.client import (
+    BudgetExceeded,
+    Meter,
+    OpenAIBackend,
+    Requester,
+    ServerUnavailable,
+)
 from relevance_kit.annotate.graph import Annotator
 from relevance_kit.annotate.run import annotate_pairs
 from relevance_kit.config import compose, validate
@@ -94,7 +101,7 @@ def _annotator(server: FaultServer, tmp_path: Path, **edits: object) -> Annotato
     cfg = validate(raw, REPO / "conf")
     a = cfg.annotator
     meter = Meter(a.price_per_million_tokens, a.budget_usd)
-    requester = Requester(OpenAIBackend(a, server.url), ResponseCache(tmp_path / "cache.sqlite"), meter, a.max_concurrency)
+    requester = Requester(OpenAIBackend(a, str(a.base_url)), ResponseCache(tmp_path / "cache.sqlite"), meter, a.max_concurrency)
     return Annotator(a, cfg.prompt, cfg.taxonomy, cfg.guidelines.current, (), requester, cfg.seed)
 
 
@@ -156,3 +163,28 @@ def test_budget_stops_cleanly_and_keeps_paid_answers(fault_server: FaultServer, 
     assert 3 <= paid < 6 and len(ResponseCache(tmp_path / "cache.sqlite")) == paid
     results = annotate_pairs(_annotator(fault_server, tmp_path, budget_usd=1.0, price_per_million_tokens=prices), _pairs(6))
     assert results["label"].notna().all() and fault_server.requests == 6  # only the unpaid rest
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on: connecting is refused (a real network fault)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_api_is_reported_at_once_then_stops_with_the_cache_intact(
+    fault_server: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    annotate_pairs(_annotator(fault_server, tmp_path), _pairs(2))  # two answers paid and cached
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    started = time.perf_counter()
+    with pytest.raises(ServerUnavailable) as caught:
+        annotate_pairs(_annotator(fault_server, tmp_path, base_url=url, max_concurrency=2, timeout_s=120.0), _pairs(4))
+    seconds = time.perf_counter() - started
+    err = capsys.readouterr().err
+    assert f"{url}: " in err and "Connect" in err and "retry 1 of 2" in err and "retry 2 of 2" in err, err
+    assert err.count("retry 1 of 2") == 1, "concurrent requests failing alike are reported once"
+    message = str(caught.value)
+    assert url in message and "still after 2 retries" in message and "2/4 pairs finished" in message, message
+    assert seconds < 10, f"{seconds:.1f} s before the run stopped"  # backoff 0.5 s + 1 s, not timeout_s
+    assert len(ResponseCache(tmp_path / "cache.sqlite")) == 2  # the paid answers are kept

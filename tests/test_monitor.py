@@ -108,7 +108,7 @@ def test_request_log_folds_slots_into_requests_best_first() -> None:
     ("edit", "message"),
     [
         (lambda log: log.drop(columns="position"), r"missing column\(s\) \['position'\]"),
-        (lambda log: log.iloc[:0], "has no rows"),
+        (lambda log: log.iloc[:0], "the log has no requests"),
         (lambda log: log.assign(query=[None] + list(log["query"].iloc[1:])), "row 0: column 'query' = None is null"),
         (lambda log: log.assign(listing_id=[7] + list(log["listing_id"].iloc[1:])), "row 0: column 'listing_id' = 7 is not a string"),
         (lambda log: log.assign(query=["  "] + list(log["query"].iloc[1:])), "row 0: column 'query' = '  ' is empty"),

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from tests.test_dvc_deps import STAGES, import_closure
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
+GIT_COMMIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm"]
 
 
 def sh(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
@@ -30,29 +33,29 @@ def sh(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedPro
     return result
 
 
-@pytest.fixture(scope="module")
-def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git copy of the working tree (tracked and new, non-ignored files), with ../shared
-    beside it as in CI, on ci_tiny."""
-    if not (ESCI_DIR / "esci_us_judgments.json").exists():
-        pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
-    base = tmp_path_factory.mktemp("e2e")
+def git_copy(base: Path, overrides: list[str]) -> Path:
+    """A git copy of the working tree (tracked and new, non-ignored files) in `base/project`,
+    with ../shared beside it as in CI, params.yaml composed from `overrides`."""
     (base / "shared" / "datasets").mkdir(parents=True)
     (base / "shared" / "datasets" / "esci-us").symlink_to(ESCI_DIR)
     root = base / "project"
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True)
     for name in filter(None, files.stdout.split("\0")):
-        if (REPO / name).exists():
+        if (REPO / name).is_file():  # not a linked folder such as a worktree's .venv
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
-    sh([str(BIN / "relevance-kit"), "compose", "experiment=ci_tiny"], root)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+    sh([str(BIN / "relevance-kit"), "compose", *overrides], root)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], [*GIT_COMMIT, "copy"]):
         sh(cmd, root)
     return root
 
 
-GIT_COMMIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm"]
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git copy of this repository on ci_tiny."""
+    if not (ESCI_DIR / "esci_us_judgments.json").exists():
+        pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
+    return git_copy(tmp_path_factory.mktemp("e2e"), ["experiment=ci_tiny"])
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +142,88 @@ def test_sweep_queues_and_runs_a_two_point_grid(reproduced: Path) -> None:
                 params = rev["data"]["params"]["params.yaml"]["data"]
                 taxonomies.add(params["taxonomy"]["name"])
     assert {"etsy3", "esci4"} <= taxonomies
+
+
+# --- fault injection: interrupted training stages ------------------------------------------
+
+FAULT_OVERRIDES = ["experiment=ci_tiny", "teacher.epochs=4", "student.epochs=4"]  # epochs to interrupt
+LAST_EPOCH = {
+    "train_teacher": "models/teacher/tiny_random/checkpoints/last.ckpt",
+    "train_student": "models/student/tiny_random/runs/last.ckpt",
+}
+# Outputs that record how long a run took (or that it resumed): equal up to these keys.
+TIMED = {"metrics/teacher_train.json", "metrics/train_student.json", "metrics/teacher_label.json",
+         "dvclive/teacher/metrics.json", "dvclive/student/metrics.json"}  # fmt: skip
+UNTIMED_KEYS = ("seconds", "per_second", "resumed", "timestamp")
+LIVE_PLOTS = ("dvclive/teacher/plots", "dvclive/student/plots/metrics")  # per-step rows with wall-clock timestamps
+
+
+def locked_outputs(root: Path) -> dict[str, str]:
+    """Every stage output's hash as dvc.lock records it (timed files and live plots aside)."""
+    import yaml
+
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    return {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values() for out in stage.get("outs", [])
+        if out["path"] not in TIMED and out["path"] not in LIVE_PLOTS
+    }  # fmt: skip
+
+
+def untimed(root: Path) -> dict[str, dict]:
+    def strip(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if not any(key in k for key in UNTIMED_KEYS)}
+        return node
+
+    return {name: strip(json.loads((root / name).read_text())) for name in sorted(TIMED) if (root / name).exists()}
+
+
+def dvc_repro(root: Path, *args: str) -> subprocess.Popen[str]:
+    """`dvc repro *args` started in its own process group (a terminal's foreground job),
+    its output to `root/../repro.log` (a pipe nobody reads would fill and stall it)."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    with (root.parent / "repro.log").open("a") as log:
+        return subprocess.Popen(["dvc", "repro", *args], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def repro_interrupted(root: Path, sig: signal.Signals, stage: str, *args: str) -> None:
+    """`dvc repro *args`, sent `sig` (to its whole process group, as Ctrl+C or a crash does)
+    once `stage` has finished an epoch and is into the next; it must not complete."""
+    proc = dvc_repro(root, *args)
+    marker, deadline = root / LAST_EPOCH[stage], time.monotonic() + 1200
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a partial epoch, which the rerun must redo
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=300)
+    assert proc.returncode != 0, f"dvc repro finished before {sig.name} reached {stage}: {root.parent / 'repro.log'}"
+    import torch
+
+    epoch = torch.load(marker, map_location="cpu", weights_only=False)["epoch"]
+    assert epoch < 3, f"{stage} interrupted after its last epoch ({epoch}): nothing left to resume"
+
+
+def test_interrupted_training_stages_rerun_to_the_uninterrupted_outputs(tmp_path: Path) -> None:
+    """Each training stage is interrupted once by SIGINT and once by SIGKILL; every rerun to
+    the end gives the outputs (dvc.lock hashes) of an uninterrupted run."""
+    if not (ESCI_DIR / "esci_us_judgments.json").exists():
+        pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
+    clean, faulty = git_copy(tmp_path / "clean", FAULT_OVERRIDES), git_copy(tmp_path / "faulty", FAULT_OVERRIDES)
+    uninterrupted = dvc_repro(clean)  # alongside the faulty copy's first runs
+    repro_interrupted(faulty, signal.SIGINT, "train_teacher")  # cold: Ctrl+C in the teacher
+    repro_interrupted(faulty, signal.SIGKILL, "train_student")  # the teacher resumes; a crash in the student
+    assert uninterrupted.wait(timeout=1800) == 0, (clean.parent / "repro.log").read_text()[-3000:]
+    expected, expected_untimed = locked_outputs(clean), untimed(clean)
+    assert "models/teacher/tiny_random" in expected and "models/student/tiny_random/student.ckpt" in expected
+    cycles = [
+        (signal.SIGKILL, "train_teacher", ("-f", "-s", "train_teacher")),  # forced reruns over finished runs
+        (signal.SIGINT, "train_student", ("-f", "-s", "train_student")),
+    ]
+    for sig, stage, args in [(None, "", ()), *cycles]:
+        if sig is not None:
+            repro_interrupted(faulty, sig, stage, *args)
+        sh(["dvc", "repro"], faulty)
+        assert locked_outputs(faulty) == expected, f"after {sig} in {stage} {args}"
+        assert untimed(faulty) == expected_untimed, f"after {sig} in {stage} {args}"
+        assert "Running stage" not in sh(["dvc", "repro"], faulty).stdout  # and DVC agrees it is up to date

@@ -303,6 +303,23 @@ def test_service_error_cases(trained) -> None:
 
 
 @pytest.mark.slow
+def test_service_refuses_a_lone_surrogate_naming_the_text(trained) -> None:
+    """Issue 13: `"red \\ud83d scarf"` (valid JSON, not valid Unicode) was a 500 from the tokenizer."""
+    from fastapi.testclient import TestClient
+
+    from relevance_kit.student.scorer import RelevanceScorer
+    from relevance_kit.student.service import create_app
+
+    client = TestClient(create_app(RelevanceScorer.load(trained["export"]), max_listing_ids=3, max_query_chars=20))
+    for body, named in [
+        (b'{"query": "red \\ud83d scarf", "listing_ids": ["L-red-mug"]}', "query 'red \\ud83d scarf' is not valid Unicode"),
+        (b'{"query": "red mug", "listing_ids": ["L-red-mug", "L-\\udc00"]}', "listing_ids 'L-\\udc00' is not valid Unicode"),
+    ]:
+        response = client.post("/score", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422 and named in response.json()["detail"], response.text
+
+
+@pytest.mark.slow
 def test_service_starts_with_the_documented_command(trained) -> None:
     from relevance_kit.bench.student import wait_healthy
 

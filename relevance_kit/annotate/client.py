@@ -1,19 +1,25 @@
 """Chat backends behind one `complete(request)` call, and the `Requester` every request goes
 through: response cache first, then budget check, concurrency limit, token/cost meter.
 
-Retries: the OpenAI SDK's own (exponential backoff with jitter, honouring Retry-After, on
-408/409/429/5xx, connection errors and timeouts; `annotator.max_retries`). Authentication
+Retries (`annotator.max_retries`, exponential backoff with jitter, honouring Retry-After) on
+408/409/429/5xx, connection errors and timeouts are done here, not inside the OpenAI SDK, so
+that each failure is reported as it happens (which URL, what error, retry n of m) instead of
+a silent progress bar; when they run out the run stops with a clear error. Authentication
 errors and a missing key stop the run at once: retrying cannot fix them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import random
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
+from relevance_kit.api_keys import api_key
 from relevance_kit.annotate.cache import Completion, ResponseCache, request_key
 from relevance_kit.annotate.verdict import verdict_schema
 from relevance_kit.config import AnnotatorConfig
@@ -22,6 +28,14 @@ from relevance_kit.errors import ConfigError, RelevanceKitError
 
 class BudgetExceeded(RelevanceKitError):
     """The configured spend is reached: no new request is sent; every paid answer is cached."""
+
+
+class ServerUnavailable(RelevanceKitError):
+    """The API could not be reached or kept failing through every retry: the run stops."""
+
+
+RETRY_STATUSES = {408, 409, 429}  # and every 5xx
+MAX_CONNECT_S = 10.0  # an unreachable host is reported within seconds, not after timeout_s
 
 
 class ChatBackend(Protocol):
@@ -53,21 +67,6 @@ def chat_request(cfg: AnnotatorConfig, messages: list[dict[str, Any]], labels: l
     return request
 
 
-def api_key(cfg: AnnotatorConfig) -> str:
-    """The key from the environment variable the config names; a local server needs none.
-    The key itself is never logged, cached or written anywhere."""
-    if cfg.api_key_env is None:
-        return "not-needed"
-    key = os.environ.get(cfg.api_key_env, "")
-    if not key:
-        raise ConfigError(
-            f"annotator {cfg.name!r}: environment variable {cfg.api_key_env} (annotator.api_key_env) "
-            "is not set; export your API key there, or run `dvc exp run -S experiment=local_llm` "
-            "to use the local model"
-        )
-    return key
-
-
 class OpenAIBackend:
     """Any OpenAI-compatible chat endpoint: OpenAI, vLLM's server, llama.cpp's server."""
 
@@ -77,20 +76,45 @@ class OpenAIBackend:
         self.model = cfg.model or ""
         self.name, self.base_url = cfg.name, base_url
         key = api_key(cfg)  # fails fast, before any request
-        self._connect = lambda: AsyncOpenAI(base_url=base_url, api_key=key, max_retries=cfg.max_retries, timeout=cfg.timeout_s)
+        timeout = httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, MAX_CONNECT_S))
+        self.max_retries = cfg.max_retries
+        self._reported: set[tuple[int, str]] = set()
+        self._connect = lambda: AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout)
         self._client: Any = None  # made inside the running event loop, closed at its end
 
     async def complete(self, request: dict[str, Any]) -> Completion:
         import openai
 
         self._client = self._client or self._connect()
-        try:
-            response = await self._client.chat.completions.create(model=self.model, **request)
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise ConfigError(
-                f"annotator {self.name!r}: the server at {self.base_url} refused the API key "
-                f"({exc.status_code}); check annotator.api_key_env and the key's permissions"
-            ) from None
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = await self._client.chat.completions.create(model=self.model, **request)
+                break
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                raise ConfigError(
+                    f"annotator {self.name!r}: the server at {self.base_url} refused the API key "
+                    f"({exc.status_code}); check annotator.api_key_env and the key's permissions"
+                ) from None
+            except (openai.APIConnectionError, openai.APIStatusError) as exc:
+                status = getattr(exc, "status_code", None)
+                if status is not None and status not in RETRY_STATUSES and status < 500:
+                    raise  # a bad request: retrying sends the same
+                error = _describe(exc)
+                if attempt == self.max_retries:
+                    raise ServerUnavailable(
+                        f"annotator {self.name!r}: {self.base_url}: {error}, still after {self.max_retries} "
+                        "retries (annotator.max_retries); check annotator.base_url, the network and the "
+                        "provider's status"
+                    ) from exc  # the last failure stays attached as the cause
+                wait = _backoff(attempt, exc)
+                if (attempt, error) not in self._reported:  # concurrent requests fail alike: say it once
+                    self._reported.add((attempt, error))
+                    print(
+                        f"annotator {self.name!r}: {self.base_url}: {error}; retry {attempt + 1} of "
+                        f"{self.max_retries} in {wait:.1f} s",
+                        file=sys.stderr, flush=True,
+                    )  # fmt: skip
+                await asyncio.sleep(wait)
         usage = response.usage
         details = getattr(usage, "prompt_tokens_details", None)
         return Completion(
@@ -104,6 +128,27 @@ class OpenAIBackend:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _describe(exc: Exception) -> str:
+    """The SDK's message plus its cause (`Connection error.` alone names no reason)."""
+    status = getattr(exc, "status_code", None)
+    cause = exc.__cause__
+    detail = f"HTTP {status}" if status is not None else type(exc).__name__
+    return f"{detail}: {exc}" + (f" ({type(cause).__name__}: {cause})" if cause and str(cause) not in str(exc) else "")
+
+
+def _backoff(attempt: int, exc: Exception) -> float:
+    """Retry-After when the server gives one (capped at a minute), else 0.5 s doubling to
+    8 s, with jitter so concurrent requests do not retry in lockstep."""
+    response = getattr(exc, "response", None)
+    after = response.headers.get("retry-after") if response is not None else None
+    if after is not None:
+        try:
+            return min(float(after), 60.0)
+        except ValueError:
+            pass
+    return min(0.5 * 2**attempt, 8.0) * random.uniform(0.75, 1.0)
 
 
 class HFLocalBackend:
@@ -237,7 +282,7 @@ class Requester:
             self.meter.check()
             try:
                 completion = await self.backend.complete(request)
-            except ConfigError as exc:  # auth: stop every other request too
+            except (ConfigError, ServerUnavailable) as exc:  # auth, no server: stop every other request too
                 self.meter.stopped = exc
                 raise
         self.cache.put(key, self.backend.model, completion)

@@ -89,7 +89,7 @@ async def _annotate(annotator: Annotator, pairs: pd.DataFrame, desc: str) -> pd.
         raise (type(fatal) if fatal else RelevanceKitError)(
             f"{fatal or failed[0]!s} ({done}/{len(results)} pairs finished, {len(failed)} not; "
             f"answers are cached in {annotator.cfg.cache_path}: re-running pays only for the rest)"
-        ) from (None if fatal else failed[0])
+        ) from (fatal.__cause__ if fatal else failed[0])
     return pd.DataFrame(results)
 
 

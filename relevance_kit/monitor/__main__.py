@@ -27,7 +27,7 @@ from relevance_kit.errors import RelevanceKitError
 from relevance_kit.io import read_parquet, write_json, write_parquet
 from relevance_kit.monitor.ablog import abtest_report
 from relevance_kit.monitor.alerts import append_alerts, post_webhook
-from relevance_kit.monitor.log_format import read_request_log
+from relevance_kit.monitor.log_format import load_request_log
 from relevance_kit.monitor.run import monitor, monitor_scorer, simulated_ab_logs, simulated_log
 from relevance_kit.monitor.series import empty_series
 
@@ -35,7 +35,7 @@ ALERT_EXIT = 3
 
 
 def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_path: Path | None) -> int:
-    requests = read_request_log(read_parquet(log_path), str(log_path))
+    requests = load_request_log(log_path)
     mc = cfg.monitoring
     scorer = monitor_scorer(cfg, mc.scorer, requests, "monitor")
     series = read_parquet(series_path) if series_path.exists() else empty_series()
@@ -57,8 +57,8 @@ def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_
 
 
 def abtest_command(cfg: RelevanceConfig, log_path: Path, pre_path: Path | None, out: Path | None) -> dict:
-    requests = read_request_log(read_parquet(log_path), str(log_path))
-    pre = None if pre_path is None else read_request_log(read_parquet(pre_path), str(pre_path))
+    requests = load_request_log(log_path)
+    pre = None if pre_path is None else load_request_log(pre_path)
     report = abtest_report(cfg, requests, pre)
     if out is not None:
         write_json(report, out)

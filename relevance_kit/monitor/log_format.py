@@ -16,8 +16,12 @@ best first[, `variant`]), the shape the monitor and the A/B analysis work on.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from relevance_kit.errors import DataError
 from relevance_kit.schemas import require_columns
@@ -27,11 +31,26 @@ OPTIONAL = ["variant", "query_id"]
 PER_REQUEST = ["date", "query", "query_id", "variant"]  # one value per request
 
 
+def load_request_log(path: Path) -> pd.DataFrame:
+    """Read and validate the request log Parquet at `path`; a missing, empty or non-Parquet
+    file is an error naming it, not a traceback."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: request log not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: request log is an empty (0-byte) file, not a Parquet file")
+    try:
+        log = pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc}); the request log must be Parquet") from None
+    return read_request_log(log, str(path))
+
+
 def read_request_log(log: pd.DataFrame, where: str = "request log") -> pd.DataFrame:
     """Validate a slot-level request log and fold it into one row per request."""
     require_columns(log, REQUIRED, where)
     if log.empty:
-        raise DataError(f"{where}: has no rows")
+        raise DataError(f"{where}: the log has no requests (0 rows)")
     log = log.reset_index(drop=True)
     present = REQUIRED + [c for c in OPTIONAL if c in log.columns]
     for column in present:

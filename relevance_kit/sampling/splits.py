@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from relevance_kit.errors import ConfigError
 from relevance_kit.sampling.allocation import draw, round_quotas, stratum_key
@@ -90,3 +92,17 @@ def split_queries(
         chosen = draw(keys, counts[name], rng, available=pd.isna(split))
         split[chosen] = name
     return table.assign(split=split)[["query_id", "split", *strata]]
+
+
+def check_split_sizes(sizes: Mapping[str, SplitSize], max_queries: int | None, queries_path: Path) -> None:
+    """Before any stage runs (`relevance-kit validate`): the split sizes must fit the query
+    set where its size is known (the prepared queries exist); otherwise `sample` checks."""
+    if not queries_path.exists():
+        return
+    n = pq.read_metadata(queries_path).num_rows
+    used = n if max_queries is None else min(n, max_queries)
+    try:
+        resolve_sizes(sizes, used)
+    except ConfigError as exc:
+        capped = f", capped by sampling.max_queries = {max_queries}" if max_queries is not None and max_queries < n else ""
+        raise ConfigError(f"sampling.splits: {exc} ({queries_path} has {n} queries{capped})") from None

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.model_selection import GroupShuffleSplit
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
 from relevance_kit.errors import DataError
 from relevance_kit.io import read_parquet
 from relevance_kit.schemas import PAIR_KEY, prob_column, require_columns
 from relevance_kit.text import listing_text
+from relevance_kit.training import EpochSampler
 
 NO_LABEL = -1
 
@@ -197,24 +198,18 @@ def make_loader(
     seed: int,
 ) -> DataLoader:
     """sampling: None (validation order), "shuffle", or "balanced" (each class drawn equally
-    often: the minority Irrelevant class is seen as often as the others)."""
-    generator = torch.Generator().manual_seed(seed)
+    often: the minority Irrelevant class is seen as often as the others). Training orders
+    are seeded per epoch (`EpochSampler`), so a resumed run draws what an uninterrupted one does."""
     dataset = PairDataset(pairs)
+    if sampling is None:
+        return DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
+    weights = None
     if sampling == "balanced":
         classes = target_classes(pairs, collate.labels)
         counts = np.bincount(classes, minlength=len(collate.labels))
-        weights = torch.as_tensor(1.0 / counts[classes], dtype=torch.double)
-        sampler = WeightedRandomSampler(
-            weights, num_samples=len(pairs), replacement=True, generator=generator
-        )
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=sampling == "shuffle",
-        generator=generator,
-        collate_fn=collate,
-    )
+        weights = 1.0 / counts[classes]
+    sampler = EpochSampler(len(pairs), seed, weights)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate)
 
 
 def _read(path: str | Path) -> pd.DataFrame:

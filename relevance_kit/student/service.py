@@ -88,6 +88,7 @@ def check_request(request: ScoreRequest, limits: Limits) -> None:
             f"{len(request.listings)} listings given as text; the limit is "
             f"{limits.max_text_listings} per request",
         )
+    _require_unicode(request)
 
 
 def listing_texts(listings: list[TextListing], fields: list[str], max_chars: int) -> list[str]:
@@ -169,6 +170,18 @@ def create_app(
         return {"version": scorer.version, "listings_before": before, "listings": after}
 
     return app
+
+
+def _require_unicode(request: ScoreRequest) -> None:
+    """JSON escapes can carry lone surrogates (`"\\ud83d"`), which no tokenizer (nor UTF-8)
+    takes: refuse them with the text named (escaped, so the answer itself encodes)."""
+    for field, text in [("query", request.query), *(("listing_ids", i) for i in request.listing_ids)]:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise HTTPException(
+                422, f"{field} {text!a} is not valid Unicode: lone surrogate {text[exc.start]!a} at position {exc.start}"
+            ) from None
 
 
 def main(argv: list[str] | None = None) -> None:

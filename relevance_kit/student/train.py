@@ -1,14 +1,13 @@
 """Fit the student: targets + hard labels -> StudentDistillModule -> best checkpoint.
 
-Interrupted runs resume from `<run_dir>/last.ckpt`, but only when the run's fingerprint
-(student and trainer config, labels, seed, training data) is unchanged: a changed config
-starts afresh instead of silently continuing an unrelated run.
+An interrupted run resumes from `<run_dir>/last.ckpt` (its last finished epoch), but only
+when the run's fingerprint (student and trainer config, labels, seed, training data) is
+unchanged and the run did not finish: a changed config or a forced rerun starts afresh
+(relevance_kit.training), and either gives the model an uninterrupted run gives.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
 from pathlib import Path
@@ -16,13 +15,12 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import pandas as pd
-import torch
 from dvclive.lightning import DVCLiveLogger
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.errors import ConfigError
-from relevance_kit.io import atomic_path, read_parquet, write_text
+from relevance_kit.io import atomic_path, read_parquet
 from relevance_kit.schemas import prob_column
 from relevance_kit.student.data import (
     PairBatchCollator,
@@ -34,6 +32,13 @@ from relevance_kit.student.data import (
 )
 from relevance_kit.student.module import MONITOR, StudentDistillModule
 from relevance_kit.student.towers import load_tokenizer
+from relevance_kit.training import (
+    ReseedEachEpoch,
+    ResumableRun,
+    epoch_checkpoint,
+    fingerprint,
+    seed_run,
+)
 
 
 def class_weights(cfg: RelevanceConfig) -> list[float]:
@@ -78,15 +83,12 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
             )
         )
 
-    fingerprint = _fingerprint(cfg, pairs)
-    resume = _resumable(run_dir, fingerprint)
-    if cfg.trainer.threads:
-        torch.set_num_threads(cfg.trainer.threads)
-    L.seed_everything(cfg.seed, workers=True)
-    module = StudentDistillModule(s.model_dump(), labels, weights, fingerprint)
-    best = ModelCheckpoint(
-        dirpath=run_dir, filename="best", monitor=MONITOR, mode="max", save_last=True
-    )
+    settings = [s.model_dump(), cfg.trainer.model_dump(), labels, cfg.seed]
+    run = ResumableRun(run_dir, fingerprint(settings, pairs), "student")
+    resume = run.start()
+    seed_run(cfg.seed, cfg.trainer.threads, cfg.trainer.accelerator)
+    module = StudentDistillModule(s.model_dump(), labels, weights, run.fingerprint)
+    best = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=MONITOR, mode="max")
     trainer = L.Trainer(
         max_epochs=s.epochs,
         accelerator=cfg.trainer.accelerator,
@@ -99,7 +101,7 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
         logger=DVCLiveLogger(
             dir=str(live_dir), save_dvc_exp=False, dvcyaml=False, resume=resume is not None
         ),
-        callbacks=[best],
+        callbacks=[best, epoch_checkpoint(run_dir), ReseedEachEpoch(cfg.seed)],
         default_root_dir=run_dir,
         num_sanity_val_steps=0,
     )
@@ -113,6 +115,7 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
     seconds = time.perf_counter() - start
     with atomic_path(checkpoint) as tmp:
         shutil.copyfile(best.best_model_path, tmp)
+    run.finish()
     classes = np.bincount(target_classes(train, labels), minlength=len(labels))
     return {
         "best_" + MONITOR.replace("/", "_"): float(best.best_model_score),
@@ -137,25 +140,3 @@ def golden_pairs(path: Path, labels: list[str]) -> pd.DataFrame:
     return golden[["query_id", "listing_id"]].assign(
         hard_label=codes, **{prob_column(label): onehot[:, i] for i, label in enumerate(labels)}
     )
-
-
-def _fingerprint(cfg: RelevanceConfig, pairs: pd.DataFrame) -> str:
-    payload = json.dumps(
-        [cfg.student.model_dump(), cfg.trainer.model_dump(), cfg.taxonomy.ids, cfg.seed],
-        sort_keys=True,
-        default=str,
-    ).encode()
-    data = pd.util.hash_pandas_object(pairs, index=False).to_numpy().tobytes()
-    return hashlib.sha256(payload + data).hexdigest()[:16]
-
-
-def _resumable(run_dir: Path, fingerprint: str) -> str | None:
-    """`last.ckpt` of an interrupted run of the same fingerprint; otherwise a clean run dir."""
-    stamp = run_dir / "FINGERPRINT"
-    last = run_dir / "last.ckpt"
-    if stamp.exists() and stamp.read_text().strip() == fingerprint and last.exists():
-        print(f"resuming the interrupted student run from {last}")
-        return str(last)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    write_text(fingerprint + "\n", stamp)
-    return None

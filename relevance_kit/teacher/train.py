@@ -2,14 +2,14 @@
 
 Held-out queries (never pairs) form the validation slice: Lightning reports its macro-F1
 each epoch, and after training the exported model's probabilities on it tune the per-class
-decision biases (relevance_kit.decision). Checkpoints are written every few steps and keyed
-by a hash of the settings, so an interrupted run resumes (`ckpt_path="last"`) instead of
-repeating work, and a run with other settings never resumes a stale one.
+decision biases (relevance_kit.decision). A checkpoint is written at the end of every epoch,
+keyed by a fingerprint of the settings and the labels, so an interrupted run resumes from its
+last finished epoch (redoing the partial one) and ends with the model an uninterrupted run
+gives; a run with other settings never resumes a stale one (relevance_kit.training).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -19,7 +19,6 @@ from typing import Any
 import lightning as L
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import DataLoader
 
@@ -31,8 +30,14 @@ from relevance_kit.teacher.encoding import Pair, collate, make_encoder, pairs_fr
 from relevance_kit.teacher.models import TeacherBundle, export, load_teacher, set_trainable
 from relevance_kit.teacher.modules import CrossEncoderModule, TeacherSFTModule
 from relevance_kit.teacher.scoring import HFScorer
-
-CHECKPOINT_EVERY_STEPS = 25
+from relevance_kit.training import (
+    EpochSampler,
+    ReseedEachEpoch,
+    ResumableRun,
+    epoch_checkpoint,
+    fingerprint,
+    seed_run,
+)
 
 
 def split_by_query(pairs: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -53,8 +58,8 @@ class TeacherDataModule(L.LightningDataModule):
         self.batch_size, self.pad_id, self.seed = batch_size, pad_id, seed
 
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, generator=generator, collate_fn=self._collate)
+        sampler = EpochSampler(len(self.train), self.seed)
+        return DataLoader(self.train, batch_size=self.batch_size, sampler=sampler, collate_fn=self._collate)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val, batch_size=self.batch_size, collate_fn=self._collate)
@@ -63,10 +68,10 @@ class TeacherDataModule(L.LightningDataModule):
         return collate(features, self.pad_id)
 
 
-def settings_hash(cfg: RelevanceConfig, n_train: int) -> str:
-    """What a checkpoint depends on: resuming one trained under other settings would be wrong."""
-    keys = {"teacher": cfg.teacher.model_dump(), "trainer": cfg.trainer.model_dump(), "labels": cfg.taxonomy.ids, "seed": cfg.seed, "n_train": n_train}
-    return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:12]
+def settings(cfg: RelevanceConfig) -> dict[str, Any]:
+    """What a checkpoint depends on besides the data: resuming one trained under other
+    settings would be wrong."""
+    return {"teacher": cfg.teacher.model_dump(), "trainer": cfg.trainer.model_dump(), "labels": cfg.taxonomy.ids, "seed": cfg.seed}
 
 
 def build_module(cfg: RelevanceConfig, bundle: TeacherBundle, first_token_ids: list[int] | None) -> L.LightningModule:
@@ -79,11 +84,11 @@ def build_module(cfg: RelevanceConfig, bundle: TeacherBundle, first_token_ids: l
 
 def make_trainer(cfg: RelevanceConfig, out_dir: Path, checkpoints: Path, logger: Any = None) -> L.Trainer:
     tr = cfg.trainer
-    checkpoint = ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0, every_n_train_steps=CHECKPOINT_EVERY_STEPS, save_on_train_epoch_end=True)
+    checkpoint = epoch_checkpoint(checkpoints)
     return L.Trainer(
         max_epochs=cfg.teacher.epochs, accelerator=tr.accelerator, devices=tr.devices, strategy=tr.strategy,
         precision=tr.precision, accumulate_grad_batches=tr.accumulate_grad_batches, gradient_clip_val=tr.gradient_clip_val,
-        log_every_n_steps=tr.log_every_n_steps, callbacks=[checkpoint], logger=logger if logger is not None else False,
+        log_every_n_steps=tr.log_every_n_steps, callbacks=[checkpoint, ReseedEachEpoch(cfg.seed)], logger=logger if logger is not None else False,
         default_root_dir=out_dir, enable_model_summary=False, num_sanity_val_steps=0,
     )  # fmt: skip
 
@@ -92,9 +97,7 @@ def train_teacher(cfg: RelevanceConfig, labelled: pd.DataFrame, queries: pd.Data
     """Fit the configured teacher on `labelled` (query_id, listing_id, label[, rationale]) and
     write `<out_dir>/export` (model + tokenizer), `decision.json` (biases) and return metrics."""
     t = cfg.teacher
-    if cfg.trainer.threads:
-        torch.set_num_threads(cfg.trainer.threads)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    seed_run(cfg.seed, cfg.trainer.threads, cfg.trainer.accelerator)
     train_frame, val_frame = split_by_query(labelled, t.validation_fraction, cfg.seed)
     if t.max_train_pairs is not None and len(train_frame) > t.max_train_pairs:
         train_frame = train_frame.sample(t.max_train_pairs, random_state=cfg.seed).reset_index(drop=True)
@@ -108,19 +111,17 @@ def train_teacher(cfg: RelevanceConfig, labelled: pd.DataFrame, queries: pd.Data
         t.batch_size, pad_id, cfg.seed,
     )  # fmt: skip
     module = build_module(cfg, bundle, getattr(encoder, "first_token_ids", None))
-    checkpoints = out_dir / "checkpoints" / settings_hash(cfg, len(train_frame))
-    for stale in (out_dir / "checkpoints").glob("*"):
-        if stale != checkpoints:
-            shutil.rmtree(stale)
-    trainer = make_trainer(cfg, out_dir, checkpoints, logger)
+    run = ResumableRun(out_dir / "checkpoints", fingerprint(settings(cfg), train_frame, val_frame), "teacher")
+    resume = run.start()
+    trainer = make_trainer(cfg, out_dir, run.dir, logger)
     started = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path="last" if (checkpoints / "last.ckpt").exists() else None)
+    trainer.fit(module, datamodule=dm, ckpt_path=resume)
     train_seconds = time.perf_counter() - started
     bundle.model = module.model.merge_and_unload() if hasattr(module.model, "merge_and_unload") else module.model
     export(bundle, out_dir / "export")
     biases, val_seconds = fit_biases(cfg, bundle, val_pairs)
     write_json(biases.to_dict(), out_dir / "decision.json")
-    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # done: nothing left to resume
+    shutil.rmtree(run.dir)  # done: nothing left to resume, and the export is all the output
     n_tokens = sum(len(f["input_ids"]) for f in dm.train) * t.epochs
     return {
         "teacher": t.name,
