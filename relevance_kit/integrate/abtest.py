@@ -209,5 +209,8 @@ def requests_per_variant(effect: float, sd: float, alpha: float = 0.05, power: f
 
     if effect == 0 or sd <= 0:
         raise DataError(f"sample size needs a non-zero effect and sd > 0 (got {effect}, {sd})")
-    n = TTestIndPower().solve_power(effect_size=abs(effect) / sd, alpha=alpha, power=power, ratio=1.0, alternative="two-sided")
+    analysis, d = TTestIndPower(), abs(effect) / sd
+    n = analysis.solve_power(effect_size=d, alpha=alpha, power=power, ratio=1.0, alternative="two-sided")
+    if not np.isfinite(n):  # its root finder gives up where the answer is a handful of requests
+        n = next(k for k in range(2, 1_000_000) if analysis.power(d, nobs1=k, alpha=alpha, ratio=1.0) >= power)
     return int(np.ceil(n))
