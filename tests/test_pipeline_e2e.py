@@ -101,7 +101,8 @@ EDITS = {
     "benchmark setting": ("conf/student/tiny_random.yaml", "teacher_pairs: 64", "teacher_pairs: 65", set()),
     "config.py default": (
         "relevance_kit/config.py", "bias_bootstrap: Annotated[int, Field(ge=0)] = 30",
-        "bias_bootstrap: Annotated[int, Field(ge=0)] = 31", {"train_teacher", "teacher_label"},
+        "bias_bootstrap: Annotated[int, Field(ge=0)] = 31",
+        {"train_teacher", "teacher_label", "monitor", "abtest"},  # the stages that list the teacher's params
     ),
     "module": (
         "relevance_kit/integrate/scorers.py", '"""Where predicted relevance', '"""Edited. Where predicted relevance',
