@@ -18,7 +18,7 @@ import yaml
 
 from relevance_kit.config import compose, validate
 from relevance_kit.errors import ConfigError, DataError
-from relevance_kit.student.data import NO_LABEL, load_targets, split_by_query, training_pairs
+from relevance_kit.student.data import NO_LABEL, load_targets, training_pairs
 from relevance_kit.student.losses import distillation_loss
 from tests.conftest import REPO
 
@@ -35,16 +35,6 @@ def tiny_cfg(*overrides: str):
 
 
 # --- loss and targets (fast) ---------------------------------------------------------------
-
-
-def test_validation_split_takes_whole_queries() -> None:
-    pairs = pd.DataFrame({"query_id": np.repeat([f"q{i}" for i in range(20)], 3), "listing_id": [f"l{i}" for i in range(60)]})
-    train, val = split_by_query(pairs, 0.25, seed=0)
-    assert val["query_id"].nunique() == 5 and not set(train["query_id"]) & set(val["query_id"])
-    assert len(train) + len(val) == 60 and val.groupby("query_id").size().eq(3).all()
-    assert split_by_query(pairs, 0.25, seed=0)[1].equals(val) and not split_by_query(pairs, 0.25, seed=1)[1].equals(val)
-    with pytest.raises(DataError, match="cannot give a validation split"):
-        split_by_query(pairs.head(3), 0.5, seed=0)
 
 
 def test_loss_is_kl_plus_ce_with_t_squared_scaling() -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
@@ -112,13 +111,15 @@ def split_by_query(
     pairs: pd.DataFrame, fraction: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train/validation split by query (never by pair): no query is on both sides."""
-    n_queries = pairs["query_id"].nunique()
-    n_val = max(1, round(fraction * n_queries))
-    if n_val >= n_queries:
-        raise DataError(f"{n_queries} training queries cannot give a validation split of {fraction}")
-    splitter = GroupShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
-    train_idx, val_idx = next(splitter.split(pairs, groups=pairs["query_id"]))
-    return pairs.iloc[train_idx].reset_index(drop=True), pairs.iloc[val_idx].reset_index(drop=True)
+    queries = np.sort(pairs["query_id"].unique())
+    n_val = max(1, round(fraction * len(queries)))
+    if n_val >= len(queries):
+        raise DataError(
+            f"{len(queries)} training queries cannot give a validation split of {fraction}"
+        )
+    val = set(np.random.default_rng(seed).choice(queries, n_val, replace=False))
+    is_val = pairs["query_id"].isin(val)
+    return pairs[~is_val].reset_index(drop=True), pairs[is_val].reset_index(drop=True)
 
 
 def attach_texts(
