@@ -205,10 +205,6 @@ def repro_interrupted(root: Path, sig: signal.Signals, stage: str, *args: str) -
     assert epoch < 3, f"{stage} interrupted after its last epoch ({epoch}): nothing left to resume"
 
 
-@pytest.mark.xfail(
-    reason="known bug (issue 13 open): a student resumed after SIGINT differs from the uninterrupted run "
-    "(tests/test_training_resume.py)", strict=False,
-)
 def test_interrupted_training_stages_rerun_to_the_uninterrupted_outputs(tmp_path: Path) -> None:
     """Each training stage is interrupted once by SIGINT and once by SIGKILL; every rerun to
     the end gives the outputs (dvc.lock hashes) of an uninterrupted run."""

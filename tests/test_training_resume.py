@@ -78,10 +78,6 @@ def test_teacher_cold_forced_and_interrupted_runs_give_the_same_model(root: Path
         assert digests(root / TEACHER) == first, f"resumed after {sig.name} differs from the uninterrupted run"
 
 
-@pytest.mark.xfail(
-    reason="known bug (issue 13 open): at 25 epochs on a quiet machine, the student resumed after SIGINT "
-    "differs from the uninterrupted run (cold and forced runs do match)", strict=False,
-)
 def test_student_cold_forced_and_interrupted_runs_give_the_same_model(root: Path) -> None:
     train("train_student", root)
     ckpt = root / STUDENT / "student.ckpt"

@@ -8,13 +8,13 @@ unchanged and the run did not finish: a changed config or a forced rerun starts 
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import pandas as pd
+import torch
 from dvclive.lightning import DVCLiveLogger
 from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -113,8 +113,7 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
         ckpt_path=resume,
     )
     seconds = time.perf_counter() - start
-    with atomic_path(checkpoint) as tmp:
-        shutil.copyfile(best.best_model_path, tmp)
+    save_model_only(Path(best.best_model_path), checkpoint)
     run.finish()
     classes = np.bincount(target_classes(train, labels), minlength=len(labels))
     return {
@@ -130,6 +129,20 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
         "resumed": resume is not None,
         "targets": s.targets,
     }
+
+
+MODEL_KEYS = ("epoch", "global_step", "pytorch-lightning_version", "state_dict", "hparams_name", "hyper_parameters")
+
+
+def save_model_only(best: Path, checkpoint: Path) -> None:
+    """Write the best checkpoint's model (weights, hyperparameters, epoch) without the
+    training state (optimizer, loops, callbacks). That state is not needed to load the
+    model, and its pickled bytes depend on whether the run was resumed (a resumed
+    optimizer's state holds strings unpickled from `last.ckpt`, memoised differently),
+    so leaving it out makes a resumed run's output byte-identical to an uninterrupted one."""
+    state = torch.load(best, map_location="cpu", weights_only=False)
+    with atomic_path(checkpoint) as tmp, tmp.open("wb") as out:  # a file object: torch.save
+        torch.save({key: state[key] for key in MODEL_KEYS if key in state}, out)  # names the archive "archive", not after tmp
 
 
 def golden_pairs(path: Path, labels: list[str]) -> pd.DataFrame:
