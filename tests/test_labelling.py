@@ -99,6 +99,20 @@ def test_teacher_through_the_store_scores_each_pair_once(teacher_dir: Path, tmp_
 
 
 
+def test_a_job_stores_a_catalogue_whose_entities_are_all_empty(tmp_path: Path) -> None:
+    """A catalogue read in memory (not from prepare's parquet) whose listings have no
+    entities holds a column of empty dicts, which pyarrow cannot type on its own (the
+    labelling benchmark failed on it): the job writes the catalogue typed by the contract."""
+    from relevance_kit.teacher.ray_label import _prepare_job
+
+    queries, listings, pairs = catalogue(2, 4)
+    listings = listings.assign(entities=[{} for _ in range(len(listings))], attributes=[{"color": "red"}] * len(listings))
+    shards = _prepare_job(pairs, queries, listings, tmp_path, 3, tmp_path / "export")
+    stored = pd.read_parquet(tmp_path / "listings.parquet")
+    assert len(shards) == 3 and stored["listing_id"].tolist() == listings["listing_id"].tolist()
+    assert [list(e) for e in stored["entities"]] == [[]] * 4 and list(stored["attributes"][0]) == [("color", "red")]
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> object:
     ray = pytest.importorskip("ray")

@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from relevance_kit.config import RayLabelling, RelevanceConfig
 from relevance_kit.errors import ConfigError, DataError
 from relevance_kit.io import read_parquet, write_json, write_parquet
-from relevance_kit.schemas import PAIR_KEY, prob_column
+from relevance_kit.schemas import LISTING_SCHEMA, PAIR_KEY, prob_column
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ def _prepare_job(pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFr
         for i, name in enumerate(names):
             part = rows.iloc[i * shard_rows : (i + 1) * shard_rows]
             write_parquet(part.assign(shard=name, row=np.arange(len(part)) + i * shard_rows), work_dir / "in" / name)
-        write_parquet(listings, work_dir / "listings.parquet")
+        # typed by the listing contract: a column of empty dicts (no entities) has no type to infer
+        known = pa.schema([field for field in LISTING_SCHEMA if field.name in listings.columns])
+        write_parquet(listings, work_dir / "listings.parquet", known)
         write_json(manifest, manifest_path)
     return names
 
