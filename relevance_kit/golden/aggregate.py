@@ -13,11 +13,9 @@ import numpy as np
 import pandas as pd
 
 from relevance_kit.errors import DataError
-from relevance_kit.schemas import PAIR_KEY, require_columns
+from relevance_kit.schemas import GOLDEN_COLUMNS, JUDGMENT_KEY, PAIR_KEY, require_columns
 from relevance_kit.voting import check_tie_break, vote, votes_text
 
-JUDGMENT_KEY = [*PAIR_KEY, "annotator_id"]
-GOLDEN_COLUMNS = [*PAIR_KEY, "label", "n_annotators", "unanimous", "resolution", "votes"]
 _SHOWN = 10  # rows named in one error message
 
 
