@@ -2,7 +2,7 @@
 
 Each baseline is built on the catalogue (queries, listings), fitted on training pairs
 labelled by the annotator, and predicts pairs in the common prediction contract
-(`report.prediction_frame`). A stage loops over configured names through `make_baseline`.
+(`schemas.prediction_frame`). A stage loops over configured names through `make_baseline`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from relevance_kit.errors import ConfigError, DataError
 from relevance_kit.lexical import LEXICAL_FEATURES, CatalogBM25, lexical_features
-from relevance_kit.report import prediction_frame
-from relevance_kit.schemas import PAIR_KEY, require_columns
+from relevance_kit.schemas import PAIR_KEY, prediction_frame, require_columns
 from relevance_kit.text import DEFAULT_FIELDS, listing_text
 from relevance_kit.thresholds import OrdinalThresholds
 

@@ -1,9 +1,9 @@
 """The tier table: every tier scored on the same golden pairs, with query-level bootstrap
 intervals and a paired comparison against a reference tier.
 
-Predictions follow one contract for every tier (see `prediction_frame`). A golden pair a tier
-did not predict (absent, or label NaN) counts as an error and is reported as lost coverage,
-so a tier cannot look better by abstaining on hard pairs.
+Predictions follow one contract for every tier (`relevance_kit.schemas.prediction_frame`).
+A golden pair a tier did not predict (absent, or label NaN) counts as an error and is
+reported as lost coverage, so a tier cannot look better by abstaining on hard pairs.
 """
 
 from __future__ import annotations
@@ -26,25 +26,12 @@ from relevance_kit.metrics import (
     macro_f1,
     paired_bootstrap,
 )
-from relevance_kit.schemas import PAIR_KEY, prob_column, require_columns
-
-PREDICTION_COLUMNS = [*PAIR_KEY, "label", "score"]
-
-
-def prediction_frame(
-    pairs: pd.DataFrame,
-    labels: Sequence[object],
-    scores: Sequence[float] | None = None,
-    probabilities: Mapping[str, Sequence[float]] | None = None,
-) -> pd.DataFrame:
-    """A tier's predictions in the common contract: query_id, listing_id, label, score (NaN
-    when the tier has none) and, when it has probabilities, one column per taxonomy label."""
-    frame = pairs[PAIR_KEY].reset_index(drop=True).copy()
-    frame["label"] = pd.Series(list(labels), dtype=object)
-    frame["score"] = np.nan if scores is None else np.asarray(scores, dtype=np.float64)
-    for label, probs in (probabilities or {}).items():
-        frame[prob_column(label)] = np.asarray(probs, dtype=np.float64)
-    return frame
+from relevance_kit.schemas import (
+    LABELLED_PAIRS,
+    PAIR_KEY,
+    PREDICTION_COLUMNS,
+    require_columns,
+)
 
 
 def tier_table(
@@ -62,7 +49,7 @@ def tier_table(
     with the highest macro-F1 becomes the reference for the paired Δ macro-F1.
     """
     labels = list(labels)
-    require_columns(golden, [*PAIR_KEY, "label"], "golden set")
+    require_columns(golden, LABELLED_PAIRS, "golden set")
     if golden.duplicated(PAIR_KEY).any():
         raise DataError("golden set: duplicate (query_id, listing_id) pairs")
     frames = {

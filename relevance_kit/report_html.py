@@ -13,7 +13,7 @@ from pathlib import Path
 from jinja2 import Environment, StrictUndefined
 
 from relevance_kit.integrate.experiment import METRIC_TITLES
-from relevance_kit.integrate.results import METRICS
+from relevance_kit.schemas import METRICS
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }

@@ -6,6 +6,7 @@ from pathlib import Path
 from relevance_kit.baselines import make_baseline
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.io import read_parquet, write_parquet
+from relevance_kit.schemas import LABELLED_PAIRS, read_frame
 from relevance_kit.stage import run_stage
 
 
@@ -14,7 +15,7 @@ def main(cfg: RelevanceConfig) -> None:
     queries = read_parquet(prepared / "queries.parquet")
     listings = read_parquet(prepared / "listings.parquet")
     train = read_parquet(Path(cfg.paths.annotations) / "judgments.parquet")
-    golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
+    golden = read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS)
     out = Path(cfg.paths.predictions) / "baselines"
     options = {"ltr_gbdt": {**cfg.evaluation.ltr_gbdt.model_dump(), "seed": cfg.seed}}
     for name in cfg.evaluation.baselines:

@@ -4,22 +4,23 @@ query-level bootstrap CIs, paired differences against the reference, confusion m
 from pathlib import Path
 
 from relevance_kit.config import RelevanceConfig
-from relevance_kit.io import read_parquet, write_csv, write_json, write_text
+from relevance_kit.io import write_csv, write_json, write_text
 from relevance_kit.report import confusion_rows, plot_confusion, render_markdown, tier_table
+from relevance_kit.schemas import LABELLED_PAIRS, PREDICTION_COLUMNS, read_frame
 from relevance_kit.stage import run_stage
 
 # Cascade tiers whose stage writes `<paths.predictions>/<tier>.parquet` (the prediction
-# contract of relevance_kit.report.prediction_frame). A tier listed here must also be a
+# contract of relevance_kit.schemas.prediction_frame). A tier listed here must also be a
 # dependency of `evaluate` in dvc.yaml.
 CASCADE_TIERS: tuple[str, ...] = ("annotator", "teacher", "student")
 
 
 def main(cfg: RelevanceConfig) -> None:
-    golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
+    golden = read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS)
     baselines = Path(cfg.paths.predictions) / "baselines"
-    predictions = {name: read_parquet(baselines / f"{name}.parquet") for name in cfg.evaluation.baselines}
+    predictions = {name: read_frame(baselines / f"{name}.parquet", PREDICTION_COLUMNS) for name in cfg.evaluation.baselines}
     for tier in CASCADE_TIERS:
-        pred = read_parquet(Path(cfg.paths.predictions) / f"{tier}.parquet")
+        pred = read_frame(Path(cfg.paths.predictions) / f"{tier}.parquet", PREDICTION_COLUMNS)
         if "tier_note" in pred.attrs:  # the tier does not apply to this config (e.g. annotator=human)
             print(f"{tier}: not scored: {pred.attrs['tier_note']}")
             continue

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.io import read_parquet, write_json, write_parquet
+from relevance_kit.schemas import LABELLED_PAIRS, read_frame
 from relevance_kit.stage import run_stage
 from relevance_kit.student.export import export_student
 from relevance_kit.student.parity import parity_report
@@ -17,7 +18,7 @@ def main(cfg: RelevanceConfig) -> None:
     prepared = Path(cfg.paths.prepared)
     listings = read_parquet(prepared / "listings.parquet")
     queries = read_parquet(prepared / "queries.parquet")
-    golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
+    golden = read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS)
     model_dir = Path(cfg.paths.models) / "student" / cfg.student.name
     export_dir = model_dir / "export"
     manifest = export_student(model_dir / "student.ckpt", listings, export_dir, cfg.student.export, cfg.student.service)

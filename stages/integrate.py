@@ -16,6 +16,7 @@ from relevance_kit.integrate.modes import instantiate_modes
 from relevance_kit.integrate.scorers import load_scorer
 from relevance_kit.integrate.simulate import ranker_arms
 from relevance_kit.io import read_parquet, write_csv, write_json, write_parquet, write_text
+from relevance_kit.schemas import LABELLED_PAIRS, read_frame
 from relevance_kit.stage import run_stage
 
 
@@ -24,7 +25,7 @@ def main(cfg: RelevanceConfig) -> None:
     prepared = Path(cfg.paths.prepared)
     queries = read_parquet(prepared / "queries.parquet")
     listings = read_parquet(prepared / "listings.parquet")
-    golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
+    golden = read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS)
     judgments = read_parquet(prepared / "judgments.parquet")
     train = judgments[~judgments["query_id"].isin(golden["query_id"])]  # never a held-out query
     modes = instantiate_modes(ic.modes)

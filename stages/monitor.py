@@ -12,7 +12,7 @@ from relevance_kit.io import read_parquet, write_csv, write_json, write_parquet,
 from relevance_kit.monitor.alerts import json_lines
 from relevance_kit.monitor.log_format import read_request_log
 from relevance_kit.monitor.run import monitor, monitor_scorer, plot_series, simulated_log
-from relevance_kit.monitor.series import empty_series
+from relevance_kit.schemas import empty_series
 from relevance_kit.stage import run_stage
 
 

@@ -10,13 +10,18 @@ from pathlib import Path
 import pandas as pd
 
 from relevance_kit.config import RelevanceConfig
-from relevance_kit.integrate.scorers import expected_gain
 from relevance_kit.io import read_parquet, write_json, write_parquet
-from relevance_kit.report import prediction_frame
-from relevance_kit.schemas import PAIR_KEY, prob_column
+from relevance_kit.schemas import (
+    LABELLED_PAIRS,
+    PAIR_KEY,
+    expected_gain,
+    prediction_frame,
+    prob_column,
+    read_frame,
+    soft_label_frame,
+)
 from relevance_kit.stage import run_stage
 from relevance_kit.teacher.pairs import teacher_pairs
-from relevance_kit.teacher.scoring import soft_label_frame
 
 
 def main(cfg: RelevanceConfig) -> None:
@@ -27,7 +32,7 @@ def main(cfg: RelevanceConfig) -> None:
     columns = [prob_column(label) for label in labels]
     pools = pd.concat([read_parquet(splits / f"{name}_pool.parquet")[PAIR_KEY] for name in ("teacher", "unlabeled")])
     pools = pools.drop_duplicates().reset_index(drop=True)
-    golden = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
+    golden = read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS)
 
     started = time.perf_counter()
     pool_probs = scorer.score_pairs(pools)[columns].to_numpy()

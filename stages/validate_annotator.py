@@ -27,6 +27,7 @@ from relevance_kit.annotate.validation import (
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.io import read_parquet, write_json, write_parquet, write_text
 from relevance_kit.report import plot_confusion
+from relevance_kit.schemas import LABELLED_PAIRS, read_frame
 from relevance_kit.stage import run_stage
 
 
@@ -44,7 +45,7 @@ def main(cfg: RelevanceConfig) -> None:
 
     queries = read_parquet(Path(cfg.paths.prepared) / "queries.parquet")
     listings = read_parquet(Path(cfg.paths.prepared) / "listings.parquet")
-    golden = golden_subset(read_parquet(Path(cfg.paths.golden) / "golden.parquet"), cfg.annotator.gate, cfg.seed)
+    golden = golden_subset(read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS), cfg.annotator.gate, cfg.seed)
     pairs = join_text(golden, queries, listings, "golden")
     with open_annotator(cfg, load_shots(cfg, queries, listings)) as annotator:
         results = annotate_pairs(annotator, pairs, desc="validate_annotator")

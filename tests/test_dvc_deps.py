@@ -105,7 +105,7 @@ def test_every_stage_script_is_a_dvc_stage() -> None:
 def test_closure_follows_lazy_and_package_imports(tmp_path: Path) -> None:
     """The scanner itself: a function-level import (integrate.scorers loads the student's
     scorer lazily), `from package import module`, and each package's __init__ all count."""
-    closure = import_closure(REPO / "stages" / "teacher_label.py")
+    closure = import_closure(REPO / "stages" / "integrate.py")
     assert {"relevance_kit/__init__.py", "relevance_kit/student/__init__.py", "relevance_kit/student/scorer.py"} <= closure
     assert "relevance_kit/bench/teacher.py" not in closure
     script = tmp_path / "probe.py"

@@ -33,7 +33,7 @@ def test_settled_pairs_do_not_depend_on_the_tie_break(judgments):
         assert golden.loc["L2", ["label", "resolution", "votes"]].tolist() == [
             "partially_relevant",
             "majority",
-            "relevant:1,partially_relevant:2",
+            "relevant:1|partially_relevant:2",
         ]
         # a 1-1 tie with an adjudicator: the adjudicator decides, whatever the rule
         assert golden.loc["L3", ["label", "resolution"]].tolist() == [
@@ -62,7 +62,7 @@ def test_ties_follow_the_rule(judgments, tie_break, l4, l5, resolution):
     assert golden.loc["L5", "label"] == l5
     assert set(golden.loc[["L4", "L5"], "resolution"]) == {resolution}
     assert not golden.loc["L4", "unanimous"]
-    assert golden.loc["L5", "votes"] == "relevant:1,partially_relevant:1,irrelevant:1"
+    assert golden.loc["L5", "votes"] == "relevant:1|partially_relevant:1|irrelevant:1"
 
 
 def test_a_plurality_without_majority_goes_to_the_rule_among_the_most_voted(judgments):

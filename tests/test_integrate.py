@@ -194,7 +194,7 @@ def test_scorer_adapters_reorder_labels_and_check_coverage() -> None:
 def test_integration_table_is_valid_markdown() -> None:
     """GFM drops a table whose delimiter row has another cell count than its header."""
     from relevance_kit.integrate.experiment import render_markdown
-    from relevance_kit.integrate.results import METRICS
+    from relevance_kit.schemas import METRICS
 
     row = {m: 0.5 for m in METRICS} | {"unjudged_at_k": 0.1}
     delta = {"diff": 0.01, "low": -0.02, "high": 0.04, "p_ttest": 0.5, "p_wilcoxon": 0.6}

@@ -25,7 +25,8 @@ from relevance_kit.monitor.detect import detect
 from relevance_kit.monitor.log_format import read_request_log
 from relevance_kit.monitor.requests import simulate_request_log
 from relevance_kit.monitor.run import baseline_rankings, monitor
-from relevance_kit.monitor.series import empty_series, update_series
+from relevance_kit.monitor.series import update_series
+from relevance_kit.schemas import empty_series
 from tests.conftest import REPO, run_stage
 
 GAINS = {"relevant": 1.0, "partially_relevant": 0.5, "irrelevant": 0.0}

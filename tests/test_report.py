@@ -4,15 +4,8 @@ import pytest
 
 from relevance_kit.errors import DataError
 from relevance_kit.io import write_json
-from relevance_kit.report import (
-    PREDICTION_COLUMNS,
-    confusion_rows,
-    plot_confusion,
-    prediction_frame,
-    render_markdown,
-    tier_table,
-)
-from relevance_kit.schemas import prob_column
+from relevance_kit.report import confusion_rows, plot_confusion, render_markdown, tier_table
+from relevance_kit.schemas import PREDICTION_COLUMNS, prediction_frame, prob_column
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
 

@@ -17,9 +17,10 @@ from PIL import Image
 
 from relevance_kit.config import RelevanceConfig, compose, validate
 from relevance_kit.errors import ConfigError
+from relevance_kit.schemas import soft_label_frame
 from relevance_kit.teacher.encoding import make_encoder, pairs_from_frames, verbalizer_ids
 from relevance_kit.teacher.models import load_teacher
-from relevance_kit.teacher.scoring import HFScorer, soft_label_frame
+from relevance_kit.teacher.scoring import HFScorer
 from relevance_kit.teacher.train import TeacherDataModule, build_module, make_trainer
 from tests.conftest import REPO
 

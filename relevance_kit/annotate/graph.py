@@ -25,6 +25,7 @@ from relevance_kit.annotate.client import Requester, chat_request
 from relevance_kit.annotate.verdict import InvalidAnswer, parse_verdict
 from relevance_kit.config import AnnotatorConfig, GuidelineVersion, PromptConfig, TaxonomyConfig
 from relevance_kit.prompts import Shot, chat_messages, entity_prompt
+from relevance_kit.voting import vote, votes_text
 
 
 class Sample(TypedDict):
@@ -131,24 +132,19 @@ def build_graph(annotator: Annotator) -> Any:
 
 
 def majority(samples: list[Sample], labels: list[str], tie_break: str) -> dict[str, Any]:
-    """Majority label, self-consistency (its share of ALL samples, so invalid answers lower
-    it), vote shares among valid answers, and the tie rule: labels are best first, so
-    most_severe takes the last tied label; `review` leaves the label empty."""
+    """Plurality label (ties by `tie_break`, see `relevance_kit.voting`), self-consistency
+    (its votes' share of ALL samples, so invalid answers lower it) and vote shares among
+    valid answers."""
     verdicts = [s["verdict"] for s in samples if s["verdict"] is not None]
     counts = Counter(v["label"] for v in verdicts)
-    top = max(counts.values(), default=0)
-    tied = [label for label in labels if counts[label] == top] if top else []
-    label = (
-        tied[0] if len(tied) == 1 else None if not tied or tie_break == "review"
-        else tied[-1] if tie_break == "most_severe" else tied[0]
-    )  # fmt: skip
+    won = vote(counts, labels, tie_break)
     invalid = [s["answers"][-1] if s["answers"] else "" for s in samples if s["verdict"] is None]
     return {
-        "label": label,
-        "rationale": next((v["rationale"] for v in verdicts if v["label"] == label), None),
-        "self_consistency": top / len(samples) if samples else 0.0,
-        "tie": len(tied) > 1,
-        "votes": "|".join(f"{lab}:{counts[lab]}" for lab in labels if counts[lab]),
+        "label": won.label,
+        "rationale": next((v["rationale"] for v in verdicts if v["label"] == won.label), None),
+        "self_consistency": won.top / len(samples) if samples else 0.0,
+        "tie": len(won.tied) > 1,
+        "votes": votes_text(counts, labels),
         "shares": {lab: counts[lab] / len(verdicts) if verdicts else float("nan") for lab in labels},
         "n_samples": len(samples),
         "n_invalid": len(invalid),

@@ -30,8 +30,7 @@ from relevance_kit.errors import DataError, RelevanceKitError
 from relevance_kit.golden import export_label_studio_tasks, export_review_csv
 from relevance_kit.io import read_parquet
 from relevance_kit.prompts import Shot
-from relevance_kit.report import prediction_frame
-from relevance_kit.schemas import PAIR_KEY
+from relevance_kit.schemas import PAIR_KEY, prediction_frame
 
 LISTING_FIELDS = ("title", "description", "bullet_points", "attributes", "variations", "category", "brand", "color", "entities")
 

@@ -1,7 +1,7 @@
 """The golden set: one trusted label per (query, listing) pair from human judgments, the
 agreement that says how far to trust it, and the review files humans fill in."""
 
-from relevance_kit.golden.aggregate import TIE_BREAKS, aggregate_golden, validate_judgments
+from relevance_kit.golden.aggregate import aggregate_golden, validate_judgments
 from relevance_kit.golden.agreement import agreement_report
 from relevance_kit.golden.review_files import (
     ReviewImport,
@@ -13,7 +13,6 @@ from relevance_kit.golden.review_files import (
 )
 
 __all__ = [
-    "TIE_BREAKS",
     "ReviewImport",
     "aggregate_golden",
     "agreement_report",

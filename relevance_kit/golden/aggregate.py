@@ -12,14 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relevance_kit.errors import ConfigError, DataError
-from relevance_kit.schemas import PAIR_KEY, require_columns
+from relevance_kit.errors import DataError
+from relevance_kit.schemas import GOLDEN_COLUMNS, JUDGMENT_KEY, PAIR_KEY, require_columns
+from relevance_kit.voting import check_tie_break, vote, votes_text
 
-# How a tie (no strict majority, no adjudicator) is settled. "most_severe" is the conservative
-# default: a pair half the annotators found irrelevant should not count as relevant.
-TIE_BREAKS = ("most_severe", "least_severe", "review")
-JUDGMENT_KEY = [*PAIR_KEY, "annotator_id"]
-GOLDEN_COLUMNS = [*PAIR_KEY, "label", "n_annotators", "unanimous", "resolution", "votes"]
 _SHOWN = 10  # rows named in one error message
 
 
@@ -82,37 +78,34 @@ def aggregate_golden(
     Under "review" a tie gets no label (resolution "unresolved") and goes back to humans.
     A single annotator's pair counts as unanimous (nobody disagreed); resolution says "single".
     """
-    if tie_break not in TIE_BREAKS:
-        raise ConfigError(f"tie_break: {tie_break!r} is not one of {list(TIE_BREAKS)}")
+    check_tie_break(tie_break)
     validate_judgments(judgments, labels, where)
     if judgments.empty:
         return pd.DataFrame(columns=GOLDEN_COLUMNS)
     counts = vote_counts(judgments, labels)
-    n = counts.sum(axis=1)
-    top = counts.max(axis=1)
-    most_voted = counts.eq(top, axis=0)
-    least_severe = most_voted.idxmax(axis=1)
-    rule = {
-        "least_severe": least_severe,
-        "most_severe": most_voted.iloc[:, ::-1].idxmax(axis=1),
-        "review": pd.Series(None, index=counts.index, dtype=object),
-    }[tie_break]
-    adjudicated = _adjudicator_labels(judgments, counts.index, where or "judgments")
-
-    decided = 2 * top > n  # strict majority; includes unanimous and single
-    label = least_severe.where(decided, adjudicated.where(adjudicated.notna(), rule))
+    rows = [dict(zip(counts.columns, row)) for row in counts.to_numpy()]
+    votes = [vote(row, labels, tie_break, strict_majority=True) for row in rows]
+    n = np.array([v.n for v in votes])
+    top = np.array([v.top for v in votes])
+    decided = np.array([v.settled for v in votes])  # strict majority; includes unanimous and single
+    adjudicated = _adjudicator_labels(judgments, counts.index, where or "judgments").to_numpy()
+    has_adjudicator = pd.notna(adjudicated)
+    label = [
+        v.label if v.settled or not adjudicator else judge
+        for v, adjudicator, judge in zip(votes, has_adjudicator, adjudicated)
+    ]
     resolution = np.select(
-        [n == 1, top == n, decided, adjudicated.notna()],
+        [n == 1, top == n, decided, has_adjudicator],
         ["single", "unanimous", "majority", "adjudicator"],
         default="unresolved" if tie_break == "review" else tie_break,
     )
     golden = pd.DataFrame(
         {
-            "label": label.astype(object).where(label.notna(), None),
+            "label": pd.Series(label, index=counts.index, dtype=object),
             "n_annotators": n,
             "unanimous": top == n,
             "resolution": resolution,
-            "votes": [_votes(row, counts.columns) for row in counts.to_numpy()],
+            "votes": [votes_text(row, labels) for row in rows],
         },
         index=counts.index,
     )
@@ -132,7 +125,3 @@ def _adjudicator_labels(judgments: pd.DataFrame, pairs: pd.Index, where: str | P
         )
     return given.first().reindex(pairs).astype(object)
 
-
-def _votes(row: np.ndarray, labels: pd.Index) -> str:
-    """'relevant:2,irrelevant:1': labels with votes, in taxonomy order."""
-    return ",".join(f"{label}:{count}" for label, count in zip(labels, row) if count)

@@ -20,7 +20,8 @@ import pandas as pd
 from scipy import stats
 
 from relevance_kit.errors import DataError
-from relevance_kit.integrate.results import METRICS, Unjudged, request_metrics
+from relevance_kit.integrate.results import Unjudged, request_metrics
+from relevance_kit.schemas import METRICS
 
 
 def paired_differences(

@@ -17,12 +17,12 @@ from relevance_kit.integrate.abtest import analyse_log, compare_arms
 from relevance_kit.integrate.candidates import add_features, build_candidates, popularity_baseline
 from relevance_kit.integrate.modes import Mode, SearchState
 from relevance_kit.integrate.ranker import LambdaRanker
-from relevance_kit.integrate.results import METRICS, request_metrics
-from relevance_kit.integrate.scorers import PairScorer, expected_gain
+from relevance_kit.integrate.results import request_metrics
+from relevance_kit.integrate.scorers import PairScorer
 from relevance_kit.integrate.simulate import BASELINE, RANKER, simulate
 from relevance_kit.io import atomic_path
 from relevance_kit.lexical import CatalogBM25
-from relevance_kit.schemas import PAIR_KEY, prob_column
+from relevance_kit.schemas import METRICS, PAIR_KEY, expected_gain, prob_column
 
 METRIC_TITLES = {"pct_relevant": "% fully relevant", "pct_irrelevant": "% irrelevant", "ndcg": "nDCG"}
 

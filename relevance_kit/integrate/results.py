@@ -34,16 +34,14 @@ import numpy as np
 import pandas as pd
 
 from relevance_kit.errors import DataError
-from relevance_kit.schemas import prob_column, require_columns
+from relevance_kit.schemas import RESULT_LOG_COLUMNS, prob_column, require_columns
 
-LOG_COLUMNS = ["request_id", "query_id", "arm", "rank", "listing_id"]
-METRICS = ("pct_relevant", "pct_irrelevant", "ndcg")
 Unjudged = Literal["exclude", "irrelevant"]
 
 
 def validate_log(log: pd.DataFrame, labels: Sequence[str], where: str = "result log") -> str:
     """Check a result log and say which label form it carries: 'label' or 'probabilities'."""
-    require_columns(log, LOG_COLUMNS, where)
+    require_columns(log, RESULT_LOG_COLUMNS, where)
     probs = [prob_column(label) for label in labels]
     has_probs = all(c in log.columns for c in probs)
     if "label" not in log.columns and not has_probs:

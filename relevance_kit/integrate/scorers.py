@@ -110,11 +110,6 @@ def load_scorer(
     return PredictionsPairs(read_parquet(path), labels, path.stem, str(path))
 
 
-def expected_gain(scored: pd.DataFrame, gains: Mapping[str, float]) -> np.ndarray:
-    """Predicted relevance as one number: the expected taxonomy gain under the probabilities."""
-    return scored[[prob_column(label) for label in gains]].to_numpy(dtype=np.float64) @ np.asarray(list(gains.values()))
-
-
 def _with_probs(pairs: pd.DataFrame, probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
     out = pairs[PAIR_KEY].reset_index(drop=True).copy()
     for j, label in enumerate(labels):

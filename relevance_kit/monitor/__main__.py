@@ -29,7 +29,7 @@ from relevance_kit.monitor.ablog import abtest_report
 from relevance_kit.monitor.alerts import append_alerts, post_webhook
 from relevance_kit.monitor.log_format import load_request_log
 from relevance_kit.monitor.run import monitor, monitor_scorer, simulated_ab_logs, simulated_log
-from relevance_kit.monitor.series import empty_series
+from relevance_kit.schemas import SERIES_COLUMNS, empty_series, read_frame
 
 ALERT_EXIT = 3
 
@@ -38,7 +38,7 @@ def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_
     requests = load_request_log(log_path)
     mc = cfg.monitoring
     scorer = monitor_scorer(cfg, mc.scorer, requests, "monitor")
-    series = read_parquet(series_path) if series_path.exists() else empty_series()
+    series = read_frame(series_path, SERIES_COLUMNS) if series_path.exists() else empty_series()
     result = monitor(requests, series, scorer, mc, cfg.taxonomy.gains, cfg.seed)
     if result.added:
         write_parquet(result.series, series_path)

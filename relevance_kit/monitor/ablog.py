@@ -25,10 +25,10 @@ from relevance_kit.integrate.abtest import (
     requests_per_variant,
     two_sample_test,
 )
-from relevance_kit.integrate.results import METRICS
 from relevance_kit.integrate.scorers import PairScorer
 from relevance_kit.monitor.run import monitor_scorer
 from relevance_kit.monitor.series import day_sample, request_level
+from relevance_kit.schemas import METRICS
 
 
 def variant_metrics(requests: pd.DataFrame, scorer: PairScorer, gains: Mapping[str, float], k: int, per_variant: int, seed: int) -> pd.DataFrame:

@@ -8,7 +8,8 @@
     variant     str (optional)           the A/B variant that served the request
     query_id    str (optional)           defaults to the query text
 
-A request's rows share its date, query (and variant); positions are unique within it.
+A request's rows share its date, query (and variant); positions are unique within it. The
+column names are `relevance_kit.schemas.REQUEST_LOG_*`; this module checks the rows.
 `read_request_log` checks all of that, naming the column and the row of the first fault,
 and returns one row per request (`day`, `request_id`, `query`, `query_id`, `listing_ids`
 best first[, `variant`]), the shape the monitor and the A/B analysis work on.
@@ -24,11 +25,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from relevance_kit.errors import DataError
-from relevance_kit.schemas import require_columns
-
-REQUIRED = ["date", "request_id", "query", "listing_id", "position"]
-OPTIONAL = ["variant", "query_id"]
-PER_REQUEST = ["date", "query", "query_id", "variant"]  # one value per request
+from relevance_kit.schemas import (
+    REQUEST_LOG_COLUMNS,
+    REQUEST_LOG_OPTIONAL,
+    REQUEST_LOG_PER_REQUEST,
+    require_columns,
+)
 
 
 def load_request_log(path: Path) -> pd.DataFrame:
@@ -48,14 +50,14 @@ def load_request_log(path: Path) -> pd.DataFrame:
 
 def read_request_log(log: pd.DataFrame, where: str = "request log") -> pd.DataFrame:
     """Validate a slot-level request log and fold it into one row per request."""
-    require_columns(log, REQUIRED, where)
+    require_columns(log, REQUEST_LOG_COLUMNS, where)
     if log.empty:
         raise DataError(f"{where}: the log has no requests (0 rows)")
     log = log.reset_index(drop=True)
-    present = REQUIRED + [c for c in OPTIONAL if c in log.columns]
+    present = REQUEST_LOG_COLUMNS + [c for c in REQUEST_LOG_OPTIONAL if c in log.columns]
     for column in present:
         _no_nulls(log, column, where)
-    for column in ("request_id", "query", "listing_id", *(c for c in OPTIONAL if c in log.columns)):
+    for column in ("request_id", "query", "listing_id", *(c for c in REQUEST_LOG_OPTIONAL if c in log.columns)):
         _strings(log, column, where)
     position = pd.to_numeric(log["position"], errors="coerce")
     bad = position.isna() | (position < 1) | (position != np.floor(position))
@@ -67,7 +69,7 @@ def read_request_log(log: pd.DataFrame, where: str = "request log") -> pd.DataFr
         frame["query_id"] = frame["query"]
     _fail_first(frame.duplicated(["request_id", "position"]), frame, "position", where, "repeats a position within its request")
     _fail_first(frame.duplicated(["request_id", "listing_id"]), frame, "listing_id", where, "repeats a listing within its request")
-    for column in [c for c in PER_REQUEST if c in frame.columns]:
+    for column in [c for c in REQUEST_LOG_PER_REQUEST if c in frame.columns]:
         varies = frame.groupby("request_id")[column].transform("nunique") > 1
         _fail_first(varies, frame, column, where, "differs between rows of the same request_id")
     return _per_request(frame)
@@ -75,7 +77,7 @@ def read_request_log(log: pd.DataFrame, where: str = "request log") -> pd.DataFr
 
 def _per_request(frame: pd.DataFrame) -> pd.DataFrame:
     ordered = frame.sort_values(["request_id", "position"], kind="stable")
-    keys = [c for c in PER_REQUEST if c in ordered.columns]
+    keys = [c for c in REQUEST_LOG_PER_REQUEST if c in ordered.columns]
     folded = ordered.groupby("request_id", sort=False).agg(
         **{c: (c, "first") for c in keys}, listing_ids=("listing_id", list)
     )  # fmt: skip

@@ -11,14 +11,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from relevance_kit.integrate.results import METRICS, request_metrics
+from relevance_kit.integrate.results import request_metrics
 from relevance_kit.integrate.scorers import PairScorer
-
-SERIES_COLUMNS = ["day", "n_requests", "n_sampled", *METRICS, *(f"{m}_se" for m in METRICS), "tier"]
-
-
-def empty_series() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object if c in ("day", "tier") else float) for c in SERIES_COLUMNS})
+from relevance_kit.schemas import METRICS, SERIES_COLUMNS
 
 
 def day_sample(requests: pd.DataFrame, n: int, day: date | str, seed: int) -> pd.DataFrame:

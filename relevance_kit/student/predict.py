@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from relevance_kit.report import prediction_frame
-from relevance_kit.schemas import PAIR_KEY
+from relevance_kit.schemas import PAIR_KEY, expected_gain, prediction_frame
 from relevance_kit.student.scorer import RelevanceScorer
 
 
@@ -28,7 +27,6 @@ def predict_pairs(
     ):
         probs[rows] = scorer.score(query_text[query_id], pairs["listing_id"].iloc[rows].tolist())
     labels = [scorer.labels[i] for i in probs.argmax(axis=1)]
-    scores = probs @ np.asarray([gains[label] for label in scorer.labels])
-    return prediction_frame(
-        pairs, labels, scores, {label: probs[:, i] for i, label in enumerate(scorer.labels)}
-    )
+    frame = prediction_frame(pairs, labels, probabilities={label: probs[:, i] for i, label in enumerate(scorer.labels)})
+    frame["score"] = expected_gain(frame, gains)
+    return frame

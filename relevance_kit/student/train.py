@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.errors import ConfigError
 from relevance_kit.io import atomic_path, read_parquet
-from relevance_kit.schemas import prob_column
+from relevance_kit.schemas import LABELLED_PAIRS, prob_column, read_frame
 from relevance_kit.student.data import (
     PairBatchCollator,
     attach_texts,
@@ -147,7 +147,7 @@ def save_model_only(best: Path, checkpoint: Path) -> None:
 
 def golden_pairs(path: Path, labels: list[str]) -> pd.DataFrame:
     """Golden pairs shaped like training pairs: one-hot target and hard label."""
-    golden = read_parquet(path)
+    golden = read_frame(path, LABELLED_PAIRS)
     codes = golden["label"].map({label: i for i, label in enumerate(labels)}).to_numpy(dtype=int)
     onehot = np.eye(len(labels))[codes]
     return golden[["query_id", "listing_id"]].assign(

@@ -18,12 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 from tqdm.auto import tqdm
 
 from relevance_kit.config import InferenceConfig, RelevanceConfig
 from relevance_kit.errors import ConfigError, DataError
-from relevance_kit.schemas import PAIR_KEY, prob_column
 from relevance_kit.teacher.encoding import (
     CausalEncoder,
     Pair,
@@ -37,19 +35,6 @@ from relevance_kit.teacher.models import TeacherBundle, load_pretrained
 from relevance_kit.teacher.modules import causal_label_logits, cross_encoder_label_logits
 
 LOGIT_LIFT = 100.0  # added to every label token's logit: same shift for all, ratios unchanged
-
-
-def soft_label_frame(pairs: pd.DataFrame, probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
-    """The soft-label contract: query_id, listing_id, p_<label>... (rows sum to 1), label
-    (argmax), entropy."""
-    if not np.allclose(probs.sum(axis=1), 1.0, atol=1e-5):
-        raise DataError("teacher probabilities must sum to 1 per pair")
-    frame = pairs[PAIR_KEY].reset_index(drop=True).copy()
-    for i, label in enumerate(labels):
-        frame[prob_column(label)] = probs[:, i]
-    frame["label"] = [labels[i] for i in probs.argmax(axis=1)]
-    frame["entropy"] = stats.entropy(probs, axis=1)  # nats, like the cross-entropy losses
-    return frame
 
 
 class HFScorer:
