@@ -29,5 +29,8 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	dvc repro
 
+# Lint and format first (seconds): a change that breaks either fails before the suite runs.
 test: install
+	ruff check .
+	ruff format --check .
 	python -m pytest

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
 from relevance_kit.errors import ConfigError, DataError
-from relevance_kit.lexical import LEXICAL_FEATURES, CatalogBM25, lexical_features
+from relevance_kit.lexical import CatalogBM25, lexical_features
 from relevance_kit.schemas import PAIR_KEY, prediction_frame, require_columns
 from relevance_kit.text import DEFAULT_FIELDS, listing_text
 from relevance_kit.thresholds import OrdinalThresholds
@@ -216,7 +216,11 @@ class LearnedLexicalRanker(Baseline):
         self.listings = listings
         self.index = CatalogBM25(listings)
         self.cosine = MiniLMZeroShot(queries, listings) if semantic else None
-        self.early_stopping_rounds, self.validation_fraction, self.seed = early_stopping_rounds, validation_fraction, seed
+        self.early_stopping_rounds, self.validation_fraction, self.seed = (
+            early_stopping_rounds,
+            validation_fraction,
+            seed,
+        )
         self.model = lgb.LGBMClassifier(
             n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
             random_state=seed, n_jobs=threads, deterministic=True, force_row_wise=True, verbose=-1,
@@ -232,9 +236,14 @@ class LearnedLexicalRanker(Baseline):
         self._check_pairs(train_pairs, "training pairs", labels)
         self.labels = list(labels)
         pairs = train_pairs.reset_index(drop=True)
-        split = GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction, random_state=self.seed)
+        split = GroupShuffleSplit(
+            n_splits=1, test_size=self.validation_fraction, random_state=self.seed
+        )
         fit_idx, val_idx = next(split.split(pairs, groups=pairs["query_id"]))
-        X, y = self.features(pairs), pairs["label"].map({label: i for i, label in enumerate(self.labels)})
+        X, y = (
+            self.features(pairs),
+            pairs["label"].map({label: i for i, label in enumerate(self.labels)}),
+        )
         self.model.fit(
             X.iloc[fit_idx], y.iloc[fit_idx], eval_X=X.iloc[val_idx], eval_y=y.iloc[val_idx],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
@@ -242,14 +251,18 @@ class LearnedLexicalRanker(Baseline):
         # An ordinal score (labels are listed best first); only its order matters to the cuts.
         self.gains = np.linspace(1.0, 0.0, len(self.labels))
         val_scores = self._proba(X.iloc[val_idx]) @ self.gains
-        self.thresholds = OrdinalThresholds().fit(val_scores, pairs["label"].iloc[val_idx], self.labels)
+        self.thresholds = OrdinalThresholds().fit(
+            val_scores, pairs["label"].iloc[val_idx], self.labels
+        )
         return self
 
     def predict(self, pairs: pd.DataFrame) -> pd.DataFrame:
         self._check_pairs(pairs, "pairs to predict")
         proba = self._proba(self.features(pairs))
         scores = proba @ self.gains
-        return prediction_frame(pairs, self.thresholds.predict(scores), scores, dict(zip(self.labels, proba.T)))
+        return prediction_frame(
+            pairs, self.thresholds.predict(scores), scores, dict(zip(self.labels, proba.T))
+        )
 
     def _proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities in taxonomy order (a class absent from training gets 0)."""

@@ -19,7 +19,9 @@ from relevance_kit.sweep import run_sweep
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="relevance-kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("compose", help="compose and validate conf/ into params.yaml, every default filled in")
+    p = sub.add_parser(
+        "compose", help="compose and validate conf/ into params.yaml, every default filled in"
+    )
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=ci_tiny")
     p.add_argument("--output", default=str(PARAMS_FILE))
     sub.add_parser("validate", help="validate params.yaml against the config models")
@@ -40,12 +42,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         if args.command == "compose":
-            write_text(compose(args.overrides, CONF_DIR), args.output)  # validated first, written atomically
+            write_text(
+                compose(args.overrides, CONF_DIR), args.output
+            )  # validated first, written atomically
             print(f"wrote {args.output}")
         elif args.command == "validate":
             cfg = load_config()
             check_api_keys(cfg)
-            check_split_sizes(cfg.sampling.splits, cfg.sampling.max_queries, Path(cfg.paths.prepared) / "queries.parquet")
+            check_split_sizes(
+                cfg.sampling.splits,
+                cfg.sampling.max_queries,
+                Path(cfg.paths.prepared) / "queries.parquet",
+            )
             print(f"params.yaml is valid (experiment {cfg.experiment})")
         elif args.command == "sweep":
             run_sweep(args.file, jobs=args.jobs)

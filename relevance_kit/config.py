@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from relevance_kit.data.spec import DataTables, RatingBins
 from relevance_kit.errors import ConfigError
@@ -57,17 +65,23 @@ class DataConfig(Strict):
     @classmethod
     def _target(cls, loader: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(loader.get("_target_"), str):
-            raise ValueError(f"{loader} needs `_target_`, e.g. relevance_kit.data.table.load_tables")  # noqa: TRY004 (pydantic reports ValueError)
+            raise ValueError(  # noqa: TRY004 - pydantic reports ValueError, not TypeError
+                f"{loader} needs `_target_`, e.g. relevance_kit.data.table.load_tables"
+            )
         return loader
 
     @model_validator(mode="after")
     def _consistent(self) -> DataConfig:
         if (self.rating_to_source is None) == (self.rating_bins is None):
-            raise ValueError("give exactly one of rating_to_source (categorical ratings) and rating_bins (numeric grades)")
+            raise ValueError(
+                "give exactly one of rating_to_source (categorical ratings) and rating_bins (numeric grades)"
+            )
         for role in ("listings", "queries", "judgments"):
             spec = getattr(self.tables, role)
             if spec is not None and spec.file not in self.files:
-                raise ValueError(f"tables.{role}.file = {spec.file!r} is not one of files: {sorted(self.files)}")
+                raise ValueError(
+                    f"tables.{role}.file = {spec.file!r} is not one of files: {sorted(self.files)}"
+                )
         return self
 
     @property
@@ -102,11 +116,15 @@ class TaxonomyConfig(Strict):
             raise ValueError(f"label ids must be unique, got {ids}")
         gains = [label.gain for label in self.labels]
         if gains != sorted(gains, reverse=True):
-            raise ValueError(f"labels must be listed best first (gains non-increasing), got {gains}")
+            raise ValueError(
+                f"labels must be listed best first (gains non-increasing), got {gains}"
+            )
         for scheme, mapping in self.source_maps.items():
             unknown = sorted(set(mapping.values()) - set(ids))
             if unknown:
-                raise ValueError(f"source_maps.{scheme} maps to unknown label(s) {unknown}; labels are {ids}")
+                raise ValueError(
+                    f"source_maps.{scheme} maps to unknown label(s) {unknown}; labels are {ids}"
+                )
         return self
 
     @property
@@ -165,7 +183,8 @@ class GuidelinesConfig(Strict):
 
 # --- sampling and golden ----------------------------------------------------------------
 
-def _split_size(value: int | float | str) -> int | float | str:
+
+def _split_size(value: float | str) -> int | float | str:
     ok = (
         (isinstance(value, int) and not isinstance(value, bool) and value > 0)
         or (isinstance(value, float) and 0.0 < value < 1.0)
@@ -249,7 +268,7 @@ class PromptConfig(Strict):
     )
     entity_extraction: str = (
         "List the product type, brand, colour, material, size and recipient stated by the query "
-        "and by the listing, as JSON {{\"query\": {{...}}, \"listing\": {{...}}}}.\n"
+        'and by the listing, as JSON {{"query": {{...}}, "listing": {{...}}}}.\n'
         "Query: {query}\n<listing>\n{listing}\n</listing>"
     )
 
@@ -294,9 +313,13 @@ class AnnotatorConfig(Strict):
     price_per_million_tokens: dict[Literal["input", "cached_input", "output"], float] | None = None
     # json_schema: OpenAI / vLLM; json_object_schema: llama-cpp-python's {"type": "json_object",
     # "schema": ...}; json_object: any JSON; text: the plain-text fallback parser only.
-    response_format: Literal["json_schema", "json_object_schema", "json_object", "text"] = "json_schema"
+    response_format: Literal["json_schema", "json_object_schema", "json_object", "text"] = (
+        "json_schema"
+    )
     max_tokens: Annotated[int, Field(gt=0)] = 300
-    max_rationale_chars: Annotated[int, Field(gt=0)] = 240  # enforced by json_object_schema (llama.cpp grammar)
+    max_rationale_chars: Annotated[int, Field(gt=0)] = (
+        240  # enforced by json_object_schema (llama.cpp grammar)
+    )
     max_reasks: Annotated[int, Field(ge=0)] = 1
     tie_break: Literal["most_severe", "least_severe", "review"] = "most_severe"
     review_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.6  # self-consistency threshold
@@ -317,14 +340,18 @@ class AnnotatorConfig(Strict):
         if self.backend == "hf_local" and not self.model:
             raise ValueError("backend 'hf_local' needs model (a local folder or hub id)")
         if self.serve is not None and self.backend != "openai":
-            raise ValueError(f"serve is for backend 'openai' (a local server), not {self.backend!r}")
+            raise ValueError(
+                f"serve is for backend 'openai' (a local server), not {self.backend!r}"
+            )
         if self.reasoning_effort is not None and self.temperature is not None:
             raise ValueError(
                 "reasoning models reject temperature: set temperature: null when reasoning_effort is set"
             )
         prices = self.price_per_million_tokens
         if prices is not None and set(prices) - {"cached_input"} != {"input", "output"}:
-            raise ValueError(f"price_per_million_tokens needs input and output, got {sorted(prices)}")
+            raise ValueError(
+                f"price_per_million_tokens needs input and output, got {sorted(prices)}"
+            )
         return self
 
 
@@ -332,7 +359,12 @@ class LoraConfig(Strict):
     r: Annotated[int, Field(gt=0)]
     alpha: Annotated[int, Field(gt=0)]
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
-    target_modules: Annotated[list[str], Field(min_length=1)] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    target_modules: Annotated[list[str], Field(min_length=1)] = [
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+    ]
 
 
 def _check_partial(value: dict[str, Any] | None, key: str) -> None:
@@ -341,7 +373,9 @@ def _check_partial(value: dict[str, Any] | None, key: str) -> None:
     if value is None:
         return
     if not isinstance(value.get("_target_"), str) or value.get("_partial_") is not True:
-        raise ValueError(f"{key} must be a Hydra partial config with `_target_: <callable>` and `_partial_: true`, got {value}")
+        raise ValueError(
+            f"{key} must be a Hydra partial config with `_target_: <callable>` and `_partial_: true`, got {value}"
+        )
 
 
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "bf16-true"]
@@ -356,16 +390,26 @@ class TeacherConfig(Strict):
     model: str
     sees_images: bool
     lora: LoraConfig | None
-    trainable_layers: Annotated[int, Field(gt=0)] | None = None  # top N layers train (no LoRA); None = all
+    trainable_layers: Annotated[int, Field(gt=0)] | None = (
+        None  # top N layers train (no LoRA); None = all
+    )
     max_length: Annotated[int, Field(gt=0)]
     listing_max_chars: Annotated[int, Field(gt=0)] = 600
     answer_prefix: str = "Label:"
-    prompt_style: Literal["full", "compact"] = "full"  # compact: label ids + query + listing, no system prompt (CPU)
-    verbalizers: dict[str, str] = {}  # label id -> answer text; labels not named answer with their id
-    rationale_in_target: bool = False  # SFT target = label verbalizer, then the annotator's rationale
+    prompt_style: Literal["full", "compact"] = (
+        "full"  # compact: label ids + query + listing, no system prompt (CPU)
+    )
+    verbalizers: dict[
+        str, str
+    ] = {}  # label id -> answer text; labels not named answer with their id
+    rationale_in_target: bool = (
+        False  # SFT target = label verbalizer, then the annotator's rationale
+    )
     max_train_pairs: Annotated[int, Field(gt=0)] | None = None
     validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
-    bias_bootstrap: Annotated[int, Field(ge=0)] = 30  # decision biases bagged over this many query resamples; 0 = one fit
+    bias_bootstrap: Annotated[int, Field(ge=0)] = (
+        30  # decision biases bagged over this many query resamples; 0 = one fit
+    )
     epochs: Annotated[int, Field(gt=0)]
     batch_size: Annotated[int, Field(gt=0)]
     optimizer: dict[str, Any]
@@ -376,11 +420,17 @@ class TeacherConfig(Strict):
         _check_partial(self.optimizer, "teacher.optimizer")
         _check_partial(self.scheduler, "teacher.scheduler")
         if self.sees_images != (self.kind == "vision_lm"):
-            raise ValueError(f"teacher.sees_images = {self.sees_images} but teacher.kind = {self.kind!r}: only a vision_lm sees images")
+            raise ValueError(
+                f"teacher.sees_images = {self.sees_images} but teacher.kind = {self.kind!r}: only a vision_lm sees images"
+            )
         if self.lora is not None and self.trainable_layers is not None:
-            raise ValueError("teacher.lora and teacher.trainable_layers are exclusive: LoRA adapts every layer; set one to null")
+            raise ValueError(
+                "teacher.lora and teacher.trainable_layers are exclusive: LoRA adapts every layer; set one to null"
+            )
         if self.kind == "cross_encoder" and (self.lora is not None or self.rationale_in_target):
-            raise ValueError("teacher.kind = 'cross_encoder' classifies directly: lora and rationale_in_target must be null/false")
+            raise ValueError(
+                "teacher.kind = 'cross_encoder' classifies directly: lora and rationale_in_target must be null/false"
+            )
         return self
 
 
@@ -398,8 +448,12 @@ class StudentLoss(Strict):
 class StudentHead(Strict):
     """MLP over the chosen pair features of [u, v, u*v, |u-v|] -> taxonomy logits."""
 
-    features: Annotated[list[Literal["query", "listing", "product", "abs_diff"]], Field(min_length=1)]
-    hidden: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]  # the first layer is split for serving
+    features: Annotated[
+        list[Literal["query", "listing", "product", "abs_diff"]], Field(min_length=1)
+    ]
+    hidden: Annotated[
+        list[Annotated[int, Field(gt=0)]], Field(min_length=1)
+    ]  # the first layer is split for serving
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
 
     @model_validator(mode="after")
@@ -432,7 +486,9 @@ class StudentBench(Strict):
     repeats: Annotated[int, Field(gt=0)]
     http_requests: Annotated[int, Field(gt=0)]
     http_concurrency: Annotated[int, Field(gt=0)]
-    http_curve: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]  # concurrency levels
+    http_curve: Annotated[
+        list[Annotated[int, Field(gt=0)]], Field(min_length=1)
+    ]  # concurrency levels
     server_core: Annotated[int, Field(ge=0)]  # the service is pinned to this core (taskset) ...
     client_core: Annotated[int, Field(ge=0)]  # ... and the load generator to this one
     teacher_pairs: Annotated[int, Field(gt=0)]
@@ -495,10 +551,18 @@ class TrainerConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainerConfig:
-        if self.accelerator == "cpu" and self.precision not in ("32-true", "bf16-mixed", "bf16-true"):
-            raise ValueError(f"trainer.precision = {self.precision!r} needs a GPU; on cpu use 32-true or bf16-*")
+        if self.accelerator == "cpu" and self.precision not in (
+            "32-true",
+            "bf16-mixed",
+            "bf16-true",
+        ):
+            raise ValueError(
+                f"trainer.precision = {self.precision!r} needs a GPU; on cpu use 32-true or bf16-*"
+            )
         if self.strategy in ("ddp", "fsdp") and self.accelerator == "cpu":
-            raise ValueError(f"trainer.strategy = {self.strategy!r} is configured for GPUs here; use accelerator gpu")
+            raise ValueError(
+                f"trainer.strategy = {self.strategy!r} is configured for GPUs here; use accelerator gpu"
+            )
         return self
 
 
@@ -507,7 +571,9 @@ class RayLabelling(Strict):
 
     address: str | None  # an existing cluster ("auto", "ray://head:10001"); null: start a local one
     num_cpus: Annotated[int, Field(gt=0)] | None  # local instance only; null: all cores
-    engine: Literal["hf", "vllm"]  # hf: CPU (or GPU) actors in process; vllm: ray.data.llm's processor
+    engine: Literal[
+        "hf", "vllm"
+    ]  # hf: CPU (or GPU) actors in process; vllm: ray.data.llm's processor
     actors: Annotated[int, Field(gt=0)]
     cpus_per_actor: Annotated[float, Field(gt=0.0)]
     gpus_per_actor: Annotated[float, Field(ge=0.0)]
@@ -535,9 +601,13 @@ class InferenceConfig(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> InferenceConfig:
         if self.backend == "ray" and self.ray is None:
-            raise ValueError("inference.ray is required for backend 'ray' (see conf/inference/ray.yaml)")
+            raise ValueError(
+                "inference.ray is required for backend 'ray' (see conf/inference/ray.yaml)"
+            )
         if self.backend == "openai_compatible" and not self.base_url:
-            raise ValueError("inference.base_url is required for backend 'openai_compatible' (e.g. http://127.0.0.1:8000/v1)")
+            raise ValueError(
+                "inference.base_url is required for backend 'openai_compatible' (e.g. http://127.0.0.1:8000/v1)"
+            )
         return self
 
 
@@ -569,7 +639,9 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 def _check_scorer(scorer: str) -> str:
     if scorer not in ("student", "teacher") and not scorer.endswith(".parquet"):
-        raise ValueError(f"scorer = {scorer!r}: use 'teacher', 'student' or the path of a predictions .parquet with p_<label> columns")
+        raise ValueError(
+            f"scorer = {scorer!r}: use 'teacher', 'student' or the path of a predictions .parquet with p_<label> columns"
+        )
     return scorer
 
 
@@ -604,7 +676,9 @@ class IntegrationConfig(Strict):
         _check_scorer(self.scorer)
         for i, mode in enumerate(self.modes):
             if not isinstance(mode.get("_target_"), str):
-                raise ValueError(f"modes[{i}] = {mode}: needs `_target_`, e.g. relevance_kit.integrate.modes.Filter")
+                raise ValueError(  # noqa: TRY004 - pydantic reports ValueError, not TypeError
+                    f"modes[{i}] = {mode}: needs `_target_`, e.g. relevance_kit.integrate.modes.Filter"
+                )
         return self
 
 
@@ -650,7 +724,9 @@ class AbLogConfig(Strict):
     @model_validator(mode="after")
     def _control_is_a_variant(self) -> AbLogConfig:
         if self.control not in self.simulation.variants:
-            raise ValueError(f"control = {self.control!r} is not one of simulation.variants {sorted(self.simulation.variants)}")
+            raise ValueError(
+                f"control = {self.control!r} is not one of simulation.variants {sorted(self.simulation.variants)}"
+            )
         return self
 
 
@@ -679,7 +755,9 @@ class MonitoringConfig(Strict):
                 f"{self.requests_per_day} (the daily sample)"
             )
         if sim.regression_day is not None and sim.regression_day >= sim.days:
-            raise ValueError(f"simulation.regression_day = {sim.regression_day} must be below simulation.days = {sim.days}")
+            raise ValueError(
+                f"simulation.regression_day = {sim.regression_day} must be below simulation.days = {sim.days}"
+            )
         return self
 
 
@@ -756,7 +834,9 @@ def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
 
 
-def validate(raw: dict[str, Any], conf_dir: Path = CONF_DIR, where: str = "params.yaml") -> RelevanceConfig:
+def validate(
+    raw: dict[str, Any], conf_dir: Path = CONF_DIR, where: str = "params.yaml"
+) -> RelevanceConfig:
     """Validate a composed config; raise ConfigError naming key path, value and what is allowed."""
     _check_group_choices(raw, conf_dir, where)
     try:
@@ -770,7 +850,9 @@ def _check_group_choices(raw: dict[str, Any], conf_dir: Path, where: str) -> Non
     first, because a wrong choice explains every error that would follow from it."""
     for group in (*GROUPS, "experiment"):
         node = raw.get(group)
-        choice = node if group == "experiment" else node.get("name") if isinstance(node, dict) else None
+        choice = (
+            node if group == "experiment" else node.get("name") if isinstance(node, dict) else None
+        )
         options = group_options(group, conf_dir)
         if isinstance(choice, str) and options and choice not in options:
             key = "experiment" if group == "experiment" else f"{group}.name"
@@ -784,7 +866,9 @@ def load_config(path: str | Path = PARAMS_FILE, conf_dir: str | Path = CONF_DIR)
     """Read and validate params.yaml: the first thing every stage does."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"{path}: not found; compose it with `relevance-kit compose` or `dvc exp run`")
+        raise ConfigError(
+            f"{path}: not found; compose it with `relevance-kit compose` or `dvc exp run`"
+        )
     return validate_text(path.read_text(), str(path), conf_dir)
 
 
@@ -799,7 +883,9 @@ def validate_text(text: str, where: str, conf_dir: str | Path = CONF_DIR) -> Rel
     return validate(raw, Path(conf_dir), where=where)
 
 
-def compose_raw(overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR) -> dict[str, Any]:
+def compose_raw(
+    overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR
+) -> dict[str, Any]:
     """Compose conf/ with Hydra exactly as DVC does (`dvc exp run -S ...`): the plain
     composition, before validation fills in any default."""
     from hydra import compose as hydra_compose
@@ -831,7 +917,10 @@ def compose(overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR)
 def _in_order_of(raw: Any, full: Any) -> Any:
     """`full` with its mapping keys in `raw`'s order, keys absent from `raw` last."""
     if isinstance(raw, dict) and isinstance(full, dict):
-        return {k: _in_order_of(raw.get(k), full[k]) for k in [*(k for k in raw if k in full), *(k for k in full if k not in raw)]}
+        return {
+            k: _in_order_of(raw.get(k), full[k])
+            for k in [*(k for k in raw if k in full), *(k for k in full if k not in raw)]
+        }
     if isinstance(raw, list) and isinstance(full, list) and len(raw) == len(full):
         return [_in_order_of(r, f) for r, f in zip(raw, full)]
     return full
@@ -865,7 +954,11 @@ _MISSING = object()
 
 def _is_pydantic_branch(part: Any) -> bool:
     """Union branch markers such as 'int' or 'constrained-float' that pydantic puts in locs."""
-    return isinstance(part, str) and (part in {"int", "float", "str", "bool", "none"} or "[" in part or part.startswith("constrained-") or part.startswith("literal"))
+    return isinstance(part, str) and (
+        part in {"int", "float", "str", "bool", "none"}
+        or "[" in part
+        or part.startswith(("constrained-", "literal"))
+    )
 
 
 def _key_path(loc: list[Any]) -> str:
@@ -891,7 +984,11 @@ def _allowed_keys(loc: list[Any]) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        field = (
+            model.model_fields.get(part)
+            if isinstance(model, type) and issubclass(model, BaseModel)
+            else None
+        )
         if field is None:
             return []
         model = _model_in(field.annotation)

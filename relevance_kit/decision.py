@@ -26,9 +26,13 @@ class DecisionBiases:
 
     def __init__(self, labels: Sequence[str], biases: Sequence[float] | None = None) -> None:
         self.labels = list(labels)
-        self.biases = np.zeros(len(self.labels)) if biases is None else np.asarray(biases, dtype=np.float64)
+        self.biases = (
+            np.zeros(len(self.labels)) if biases is None else np.asarray(biases, dtype=np.float64)
+        )
         if self.biases.shape != (len(self.labels),):
-            raise DataError(f"decision biases: expected {len(self.labels)} values for {self.labels}, got {list(self.biases)}")
+            raise DataError(
+                f"decision biases: expected {len(self.labels)} values for {self.labels}, got {list(self.biases)}"
+            )
         self.validation_macro_f1: dict[str, float] = {}
 
     def fit(
@@ -52,7 +56,9 @@ class DecisionBiases:
         index = {label: i for i, label in enumerate(self.labels)}
         unknown = sorted({str(v) for v in y_true if v not in index})
         if unknown:
-            raise DataError(f"decision biases: validation labels {unknown} are not in {self.labels}")
+            raise DataError(
+                f"decision biases: validation labels {unknown} are not in {self.labels}"
+            )
         true_idx = np.array([index[v] for v in y_true], dtype=np.int64)
         logp = np.log(probs + _EPS)
         bagged = groups is not None and n_bootstrap > 0
@@ -79,7 +85,9 @@ class DecisionBiases:
         pred = np.argmax(logp + biases, axis=1)
         return float(macro_f1(np.bincount(true_idx * k + pred, minlength=k * k).reshape(k, k)))
 
-    def _coordinate_ascent(self, logp: np.ndarray, true_idx: np.ndarray, grid: Sequence[float], sweeps: int) -> np.ndarray:
+    def _coordinate_ascent(
+        self, logp: np.ndarray, true_idx: np.ndarray, grid: Sequence[float], sweeps: int
+    ) -> np.ndarray:
         """Best biases on one sample: one class at a time over the grid, smallest |b| on ties."""
         biases = np.zeros(len(self.labels))
         best = self._macro_f1(logp, true_idx, biases)
@@ -118,7 +126,9 @@ class DecisionBiases:
         """Rebuild for `labels`; fails when the saved biases were fitted for other labels."""
         saved = data.get("biases", {})
         if sorted(saved) != sorted(labels):
-            raise DataError(f"decision biases were fitted for labels {sorted(saved)}, the taxonomy has {list(labels)}")
+            raise DataError(
+                f"decision biases were fitted for labels {sorted(saved)}, the taxonomy has {list(labels)}"
+            )
         out = cls(labels, [saved[label] for label in labels])
         out.validation_macro_f1 = dict(data.get("validation_macro_f1", {}))
         return out
@@ -126,5 +136,7 @@ class DecisionBiases:
     def _check(self, probs: np.ndarray) -> np.ndarray:
         probs = np.asarray(probs, dtype=np.float64)
         if probs.ndim != 2 or probs.shape[1] != len(self.labels):
-            raise DataError(f"decision biases: probabilities must have shape (n, {len(self.labels)}), got {probs.shape}")
+            raise DataError(
+                f"decision biases: probabilities must have shape (n, {len(self.labels)}), got {probs.shape}"
+            )
         return probs

@@ -74,7 +74,9 @@ class LabelStore:
         finally:
             db.close()
 
-    def get(self, model_version: str, labels: Sequence[str], keys: Iterable[Key]) -> dict[Key, np.ndarray]:
+    def get(
+        self, model_version: str, labels: Sequence[str], keys: Iterable[Key]
+    ) -> dict[Key, np.ndarray]:
         """The stored probabilities of the keys found (in `labels` order); counts hits/misses."""
         keys = list(dict.fromkeys(keys))
         found: dict[Key, np.ndarray] = {}
@@ -95,10 +97,15 @@ class LabelStore:
         self.misses += len(keys) - len(found)
         return found
 
-    def put(self, model_version: str, labels: Sequence[str], keys: Sequence[Key], probs: np.ndarray) -> None:
+    def put(
+        self, model_version: str, labels: Sequence[str], keys: Sequence[Key], probs: np.ndarray
+    ) -> None:
         """Store probabilities (rows in `labels` order); a key already stored is kept."""
         encoded = json.dumps(list(labels))
-        rows = [(model_version, q, h, encoded, json.dumps([float(p) for p in row])) for (q, h), row in zip(keys, probs)]
+        rows = [
+            (model_version, q, h, encoded, json.dumps([float(p) for p in row]))
+            for (q, h), row in zip(keys, probs)
+        ]
         with self._connect() as db:
             db.executemany("INSERT OR IGNORE INTO labels VALUES (?, ?, ?, ?, ?)", rows)
 
@@ -106,7 +113,11 @@ class LabelStore:
         with self._connect() as db:
             if model_version is None:
                 return int(db.execute("SELECT COUNT(*) FROM labels").fetchone()[0])
-            return int(db.execute("SELECT COUNT(*) FROM labels WHERE model_version = ?", (model_version,)).fetchone()[0])
+            return int(
+                db.execute(
+                    "SELECT COUNT(*) FROM labels WHERE model_version = ?", (model_version,)
+                ).fetchone()[0]
+            )
 
     @property
     def hit_rate(self) -> float:

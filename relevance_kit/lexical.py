@@ -20,7 +20,9 @@ class CatalogBM25:
         self._row = {lid: i for i, lid in enumerate(self.listing_ids)}
         corpus = [listing_text(row, fields) for row in listings.to_dict("records")]
         self._retriever = bm25s.BM25()
-        self._retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
+        self._retriever.index(
+            bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False
+        )
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of `query` against every listing, in catalogue order. A query with no
@@ -54,7 +56,10 @@ LEXICAL_FEATURES = ("bm25", "query_overlap", "title_coverage", "query_length")
 
 
 def lexical_features(
-    pairs: pd.DataFrame, query_text: dict[str, str], listings: pd.DataFrame, index: CatalogBM25,
+    pairs: pd.DataFrame,
+    query_text: dict[str, str],
+    listings: pd.DataFrame,
+    index: CatalogBM25,
     fields: Sequence[str] = DEFAULT_FIELDS,
 ) -> pd.DataFrame:
     """The classic learning-to-rank pair features, one row per row of `pairs`:
@@ -67,7 +72,10 @@ def lexical_features(
     | query_length | number of query tokens |
     """
     rows = listings.set_index("listing_id").loc[pairs["listing_id"].unique()]
-    text_tokens = {lid: set(tokens(listing_text({"listing_id": lid, **row}, fields))) for lid, row in rows.iterrows()}
+    text_tokens = {
+        lid: set(tokens(listing_text({"listing_id": lid, **row}, fields)))
+        for lid, row in rows.iterrows()
+    }
     title_tokens = {lid: set(tokens(str(title))) for lid, title in rows["title"].items()}
     query_tokens = [set(tokens(query_text[q])) for q in pairs["query_id"]]
     listing_ids = pairs["listing_id"].tolist()

@@ -50,10 +50,14 @@ def render_listing(listing: Mapping[str, Any], max_chars: int | None = 1500) -> 
 
 
 def label_definitions(taxonomy: TaxonomyConfig) -> str:
-    return "\n".join(f"- {label.id} ({label.display}): {label.definition}" for label in taxonomy.labels)
+    return "\n".join(
+        f"- {label.id} ({label.display}): {label.definition}" for label in taxonomy.labels
+    )
 
 
-def system_prompt(prompt: PromptConfig, taxonomy: TaxonomyConfig, guidelines: GuidelineVersion) -> str:
+def system_prompt(
+    prompt: PromptConfig, taxonomy: TaxonomyConfig, guidelines: GuidelineVersion
+) -> str:
     return prompt.system.format(
         guidelines=f"Guidelines (version {guidelines.version}): {guidelines.text}",
         label_definitions=label_definitions(taxonomy),
@@ -61,7 +65,9 @@ def system_prompt(prompt: PromptConfig, taxonomy: TaxonomyConfig, guidelines: Gu
     )
 
 
-def user_prompt(prompt: PromptConfig, query: str, listing: Mapping[str, Any], max_chars: int | None = 1500) -> str:
+def user_prompt(
+    prompt: PromptConfig, query: str, listing: Mapping[str, Any], max_chars: int | None = 1500
+) -> str:
     return prompt.user.format(query=sanitize(query), listing=render_listing(listing, max_chars))
 
 
@@ -91,13 +97,23 @@ def chat_messages(
 ) -> list[dict[str, Any]]:
     """The annotator's chat: system prompt, each shot as a user turn and its JSON answer,
     then the pair to judge; `images` (URLs or local files) become image parts of that turn."""
-    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(prompt, taxonomy, guidelines)}]
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": system_prompt(prompt, taxonomy, guidelines)}
+    ]
     for shot in shots:
-        messages.append({"role": "user", "content": user_prompt(prompt, shot.query, shot.listing, prompt.shot_listing_chars)})
+        messages.append(
+            {
+                "role": "user",
+                "content": user_prompt(prompt, shot.query, shot.listing, prompt.shot_listing_chars),
+            }
+        )
         messages.append({"role": "assistant", "content": answer_json(shot.rationale, shot.label)})
     text = user_prompt(prompt, query, listing, prompt.max_listing_chars)
     content: str | list[dict[str, Any]] = (
-        [{"type": "text", "text": text}, *({"type": "image_url", "image_url": {"url": image_url(i)}} for i in images)]
+        [
+            {"type": "text", "text": text},
+            *({"type": "image_url", "image_url": {"url": image_url(i)}} for i in images),
+        ]
         if images
         else text
     )
@@ -117,7 +133,9 @@ def image_url(image: str) -> str:
 
 def entity_prompt(prompt: PromptConfig, query: str, listing: Mapping[str, Any]) -> str:
     """The request that extracts query and listing entities (product type, brand, ...)."""
-    return prompt.entity_extraction.format(query=sanitize(query), listing=render_listing(listing, prompt.max_listing_chars))
+    return prompt.entity_extraction.format(
+        query=sanitize(query), listing=render_listing(listing, prompt.max_listing_chars)
+    )
 
 
 def _as_text(value: Any) -> str:

@@ -154,7 +154,10 @@ def render_markdown(table: dict) -> str:
             )
         )
         rows.append(cells)
-    lines += ["", pd.DataFrame(rows, columns=header).to_markdown(index=False, disable_numparse=True)]
+    lines += [
+        "",
+        pd.DataFrame(rows, columns=header).to_markdown(index=False, disable_numparse=True),
+    ]
     return "\n".join(lines) + "\n"
 
 

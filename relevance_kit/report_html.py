@@ -137,7 +137,13 @@ PAGE = """\
 </body></html>
 """
 
-_ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined, keep_trailing_newline=True)
+_ENV = Environment(
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
 _ENV.filters["b64"] = lambda png: base64.b64encode(png).decode()
 _PAGE = _ENV.from_string(PAGE)
 

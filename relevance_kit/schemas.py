@@ -132,7 +132,9 @@ def prediction_frame(
 
 def expected_gain(scored: pd.DataFrame, gains: Mapping[str, float]) -> np.ndarray:
     """Predicted relevance as one number: the expected taxonomy gain under the p_<label> columns."""
-    return scored[[prob_column(label) for label in gains]].to_numpy(dtype=np.float64) @ np.asarray(list(gains.values()))
+    return scored[[prob_column(label) for label in gains]].to_numpy(dtype=np.float64) @ np.asarray(
+        list(gains.values())
+    )
 
 
 def soft_label_frame(pairs: pd.DataFrame, probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
@@ -152,4 +154,6 @@ def soft_label_frame(pairs: pd.DataFrame, probs: np.ndarray, labels: Sequence[st
 
 def empty_series() -> pd.DataFrame:
     """A monitoring series with no days yet, its columns typed."""
-    return pd.DataFrame({c: pd.Series(dtype=object if c in ("day", "tier") else float) for c in SERIES_COLUMNS})
+    return pd.DataFrame(
+        {c: pd.Series(dtype=object if c in ("day", "tier") else float) for c in SERIES_COLUMNS}
+    )

@@ -51,10 +51,16 @@ def queue_command(sweep: Sweep, dvc: str = "dvc") -> list[str]:
 def run_sweep(path: str | Path, dvc: str = "dvc", jobs: int = 1) -> None:
     """Queue the grid, run the queue, and print the comparison table."""
     sweep = load_sweep(path)
-    for cmd in (queue_command(sweep, dvc), [dvc, "exp", "run", "--run-all", "--jobs", str(jobs)], [dvc, "exp", "show", "--no-pager"]):
+    for cmd in (
+        queue_command(sweep, dvc),
+        [dvc, "exp", "run", "--run-all", "--jobs", str(jobs)],
+        [dvc, "exp", "show", "--no-pager"],
+    ):
         print("$", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
 
 
 def _hydra_value(value: Any) -> str:
-    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return (
+        "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    )

@@ -32,7 +32,11 @@ def listing_text(listing: Mapping[str, Any], fields: Sequence[str] = DEFAULT_FIE
             text = "; ".join(f"{k}: {v}" for k, v in value.items())
         elif isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
             items = list(value)
-            text = "; ".join(f"{k}: {v}" for k, v in items) if items and isinstance(items[0], tuple) else " > ".join(map(str, items))
+            text = (
+                "; ".join(f"{k}: {v}" for k, v in items)
+                if items and isinstance(items[0], tuple)
+                else " > ".join(map(str, items))
+            )
         else:
             text = str(value)
         text = text.strip()

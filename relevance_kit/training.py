@@ -55,7 +55,9 @@ class EpochSampler(Sampler[int]):
     (seed, epoch). Lightning calls `set_epoch` at the start of every epoch, also after a
     resume, so epoch k's order never depends on the epochs run in this process."""
 
-    def __init__(self, n: int, seed: int, weights: Sequence[float] | torch.Tensor | None = None) -> None:
+    def __init__(
+        self, n: int, seed: int, weights: Sequence[float] | torch.Tensor | None = None
+    ) -> None:
         self.n, self.seed, self.epoch = n, seed, 0
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
 

@@ -34,7 +34,13 @@ def check_tie_break(tie_break: str) -> None:
         raise ConfigError(f"tie_break: {tie_break!r} is not one of {list(TIE_BREAKS)}")
 
 
-def vote(counts: Mapping[str, int], labels: Sequence[str], tie_break: str, *, strict_majority: bool = False) -> Vote:
+def vote(
+    counts: Mapping[str, int],
+    labels: Sequence[str],
+    tie_break: str,
+    *,
+    strict_majority: bool = False,
+) -> Vote:
     """The label with the most votes. It wins outright when it is the only most-voted label
     or, with `strict_majority` (golden: a plurality of humans is not enough), when it holds
     more than half the votes; otherwise `tie_break` picks among the most-voted labels."""
@@ -54,4 +60,6 @@ def vote(counts: Mapping[str, int], labels: Sequence[str], tie_break: str, *, st
 
 def votes_text(counts: Mapping[str, int], labels: Sequence[str]) -> str:
     """'relevant:2|irrelevant:1': the labels with votes, in taxonomy order."""
-    return VOTES_SEPARATOR.join(f"{label}:{int(counts.get(label, 0))}" for label in labels if counts.get(label, 0))
+    return VOTES_SEPARATOR.join(
+        f"{label}:{int(counts.get(label, 0))}" for label in labels if counts.get(label, 0)
+    )

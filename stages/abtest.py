@@ -17,7 +17,12 @@ from relevance_kit.stage import run_stage
 def main(cfg: RelevanceConfig) -> None:
     prepared = Path(cfg.paths.prepared)
     listings = read_parquet(prepared / "listings.parquet")
-    log, pre = simulated_ab_logs(cfg, read_parquet(prepared / "queries.parquet"), listings, read_parquet(prepared / "judgments.parquet"))
+    log, pre = simulated_ab_logs(
+        cfg,
+        read_parquet(prepared / "queries.parquet"),
+        listings,
+        read_parquet(prepared / "judgments.parquet"),
+    )
     out = Path(cfg.paths.predictions) / "abtest"
     write_parquet(log, out / "impressions.parquet")
     if pre is not None:
@@ -30,7 +35,9 @@ def main(cfg: RelevanceConfig) -> None:
     write_json(report, Path(cfg.paths.metrics) / "abtest.json")
     for arm, row in report["vs_control"].items():
         for metric, r in row.items():
-            print(f"{arm} {metric}: diff {r['diff']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}] p={r['p_value']:.3g}")
+            print(
+                f"{arm} {metric}: diff {r['diff']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}] p={r['p_value']:.3g}"
+            )
 
 
 if __name__ == "__main__":

@@ -35,18 +35,31 @@ def main(cfg: RelevanceConfig) -> None:
     else:
         validation = json.loads((Path(cfg.paths.metrics) / "annotator_validation.json").read_text())
         if not validation["gate"]["passed"] and cfg.annotator.gate.on_fail == "stop":
-            raise GateFailed(f"validate_annotator's gate failed ({'; '.join(validation['gate']['misses'])}): the pool is not labelled")
+            raise GateFailed(
+                f"validate_annotator's gate failed ({'; '.join(validation['gate']['misses'])}): the pool is not labelled"
+            )
         queries = read_parquet(Path(cfg.paths.prepared) / "queries.parquet")
         listings = read_parquet(Path(cfg.paths.prepared) / "listings.parquet")
-        pairs = join_text(pool_subset(pool, cfg.annotator.max_pool_pairs, cfg.seed), queries, listings, "annotate pool")
+        pairs = join_text(
+            pool_subset(pool, cfg.annotator.max_pool_pairs, cfg.seed),
+            queries,
+            listings,
+            "annotate pool",
+        )
         with open_annotator(cfg, load_shots(cfg, queries, listings)) as annotator:
             results = annotate_pairs(annotator, pairs, desc="annotate")
             summary["usage"] = annotator.request.meter.summary()
         labels = llm_judgments(results, cfg)
-        summary["pool_pairs"], summary["routed_to_review"] = len(pairs), export_review_queue(pairs, results, Path(cfg.paths.annotations) / "review", cfg)
+        summary["pool_pairs"], summary["routed_to_review"] = (
+            len(pairs),
+            export_review_queue(pairs, results, Path(cfg.paths.annotations) / "review", cfg),
+        )
     write_parquet(labels, Path(cfg.paths.annotations) / "judgments.parquet", JUDGMENT_SCHEMA)
     counts = {k: int(v) for k, v in labels["label"].value_counts().sort_index().items()}
-    write_json({**summary, "pairs": len(labels), "labels": counts}, Path(cfg.paths.metrics) / "annotate.json")
+    write_json(
+        {**summary, "pairs": len(labels), "labels": counts},
+        Path(cfg.paths.metrics) / "annotate.json",
+    )
     print(f"annotate ({cfg.annotator.name}): {len(labels)} pairs {counts}")
 
 

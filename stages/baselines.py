@@ -19,9 +19,13 @@ def main(cfg: RelevanceConfig) -> None:
     out = Path(cfg.paths.predictions) / "baselines"
     options = {"ltr_gbdt": {**cfg.evaluation.ltr_gbdt.model_dump(), "seed": cfg.seed}}
     for name in cfg.evaluation.baselines:
-        baseline = make_baseline(name, queries, listings, **options.get(name, {})).fit(train, cfg.taxonomy.ids)
+        baseline = make_baseline(name, queries, listings, **options.get(name, {})).fit(
+            train, cfg.taxonomy.ids
+        )
         write_parquet(baseline.predict(golden[["query_id", "listing_id"]]), out / f"{name}.parquet")
-        print(f"baseline {name}: fitted on {len(train)} pairs, predicted {len(golden)} golden pairs")
+        print(
+            f"baseline {name}: fitted on {len(train)} pairs, predicted {len(golden)} golden pairs"
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ from relevance_kit.teacher.models import convert_gguf
 def main(cfg: RelevanceConfig) -> None:
     out = Path(cfg.paths.models) / "base" / "smollm2_135m"
     if Path(cfg.teacher.model) != out:
-        write_text(f"not converted: teacher {cfg.teacher.name!r} uses {cfg.teacher.model!r}\n", out / "NOT_CONVERTED.txt")
+        write_text(
+            f"not converted: teacher {cfg.teacher.name!r} uses {cfg.teacher.model!r}\n",
+            out / "NOT_CONVERTED.txt",
+        )
         print(f"convert_teacher: skipped ({cfg.teacher.name} does not use {out})")
         return
     gguf = packaged_smollm2_gguf()

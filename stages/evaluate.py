@@ -18,22 +18,44 @@ CASCADE_TIERS: tuple[str, ...] = ("annotator", "teacher", "student")
 def main(cfg: RelevanceConfig) -> None:
     golden = read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS)
     baselines = Path(cfg.paths.predictions) / "baselines"
-    predictions = {name: read_frame(baselines / f"{name}.parquet", PREDICTION_COLUMNS) for name in cfg.evaluation.baselines}
+    predictions = {
+        name: read_frame(baselines / f"{name}.parquet", PREDICTION_COLUMNS)
+        for name in cfg.evaluation.baselines
+    }
     for tier in CASCADE_TIERS:
         pred = read_frame(Path(cfg.paths.predictions) / f"{tier}.parquet", PREDICTION_COLUMNS)
-        if "tier_note" in pred.attrs:  # the tier does not apply to this config (e.g. annotator=human)
+        if (
+            "tier_note" in pred.attrs
+        ):  # the tier does not apply to this config (e.g. annotator=human)
             print(f"{tier}: not scored: {pred.attrs['tier_note']}")
             continue
         predictions[tier] = pred
     ev = cfg.evaluation
-    reference = list(cfg.evaluation.baselines) if ev.reference_tier == "best_baseline" else ev.reference_tier
-    table = tier_table(golden, predictions, cfg.taxonomy.ids, ev.bootstrap_resamples, cfg.seed, reference, ev.confidence)
+    reference = (
+        list(cfg.evaluation.baselines)
+        if ev.reference_tier == "best_baseline"
+        else ev.reference_tier
+    )
+    table = tier_table(
+        golden,
+        predictions,
+        cfg.taxonomy.ids,
+        ev.bootstrap_resamples,
+        cfg.seed,
+        reference,
+        ev.confidence,
+    )
 
     write_json(table, Path(cfg.paths.metrics) / "tiers.json")
     write_text(render_markdown(table), Path(cfg.paths.reports) / "tiers.md")
     plots = Path(cfg.paths.plots) / "confusion"
     for name, pred in predictions.items():
-        plot_confusion(table["tiers"][name]["confusion_matrix"], cfg.taxonomy.ids, plots / f"{name}.png", f"{name} vs golden")
+        plot_confusion(
+            table["tiers"][name]["confusion_matrix"],
+            cfg.taxonomy.ids,
+            plots / f"{name}.png",
+            f"{name} vs golden",
+        )
         write_csv(confusion_rows(golden, pred), plots / f"{name}.csv")
     print(render_markdown(table))
 

@@ -21,16 +21,29 @@ def main(cfg: RelevanceConfig) -> None:
     golden = read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS)
     model_dir = Path(cfg.paths.models) / "student" / cfg.student.name
     export_dir = model_dir / "export"
-    manifest = export_student(model_dir / "student.ckpt", listings, export_dir, cfg.student.export, cfg.student.service)
+    manifest = export_student(
+        model_dir / "student.ckpt", listings, export_dir, cfg.student.export, cfg.student.service
+    )
 
-    scorers = {v: RelevanceScorer.load(export_dir, v, threads=cfg.student.service.threads) for v in ("fp32", "int8")}
+    scorers = {
+        v: RelevanceScorer.load(export_dir, v, threads=cfg.student.service.threads)
+        for v in ("fp32", "int8")
+    }
     query_text = dict(zip(queries["query_id"], queries["text"]))
     predictions = predict_pairs(scorers[manifest["serve"]], golden, query_text, cfg.taxonomy.gains)
     write_parquet(predictions, Path(cfg.paths.predictions) / "student.parquet")
     # fp32: is the export exact? int8: what quantization costs
-    parity = {v: parity_report(model_dir / "student.ckpt", s, golden, query_text, listings) for v, s in scorers.items()}
+    parity = {
+        v: parity_report(model_dir / "student.ckpt", s, golden, query_text, listings)
+        for v, s in scorers.items()
+    }
     write_json(
-        {"version": manifest["version"], "n_listings": manifest["n_listings"], "served": manifest["serve"], "parity": parity},
+        {
+            "version": manifest["version"],
+            "n_listings": manifest["n_listings"],
+            "served": manifest["serve"],
+            "parity": parity,
+        },
         Path(cfg.paths.metrics) / "export_student.json",
     )
     print(

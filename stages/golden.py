@@ -15,9 +15,13 @@ def main(cfg: RelevanceConfig) -> None:
     prepared = Path(cfg.paths.prepared)
     pairs = read_parquet(Path(cfg.paths.splits) / "golden_pool.parquet")
     judgments = read_parquet(prepared / "judgments.parquet")
-    imports = {path: read_annotation_file(path, labels, display) for path in cfg.golden.annotation_files}
+    imports = {
+        path: read_annotation_file(path, labels, display) for path in cfg.golden.annotation_files
+    }
     queries = read_parquet(prepared / "queries.parquet").rename(columns={"text": "query"})
-    listings = read_parquet(prepared / "listings.parquet")[["listing_id", "title", "brand", "color", "category"]]
+    listings = read_parquet(prepared / "listings.parquet")[
+        ["listing_id", "title", "brand", "color", "category"]
+    ]
     context = pairs.merge(queries, on="query_id").merge(listings, on="listing_id")
 
     result = build_golden(pairs, judgments, imports, labels, cfg.golden.tie_break, context)
@@ -27,7 +31,9 @@ def main(cfg: RelevanceConfig) -> None:
     if "csv" in cfg.golden.review_formats:
         export_review_csv(result.review, out / "review" / "review.csv", labels, display)
     if "label_studio" in cfg.golden.review_formats:
-        export_label_studio_tasks(result.review, out / "review" / "label_studio_tasks.json", labels, display)
+        export_label_studio_tasks(
+            result.review, out / "review" / "label_studio_tasks.json", labels, display
+        )
         write_text(label_studio_config(labels, display), out / "review" / "label_studio_config.xml")
     write_json(result.report, Path(cfg.paths.metrics) / "agreement.json")
     print(f"golden: {result.report['golden_pairs']} pairs, {result.report['to_review']} to review")

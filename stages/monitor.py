@@ -26,7 +26,11 @@ def main(cfg: RelevanceConfig) -> None:
     scorer = monitor_scorer(cfg, mc.scorer, requests, "monitor", listings)
     result = monitor(requests, empty_series(), scorer, mc, cfg.taxonomy.gains, cfg.seed)
 
-    broken_from = None if sim.regression_day is None else (sim.start_date + timedelta(days=sim.regression_day)).isoformat()
+    broken_from = (
+        None
+        if sim.regression_day is None
+        else (sim.start_date + timedelta(days=sim.regression_day)).isoformat()
+    )
     alert_days = [r["day"] for r in result.alerts]
     hits = [d for d in alert_days if broken_from and d >= broken_from]
     summary = {
@@ -43,7 +47,9 @@ def main(cfg: RelevanceConfig) -> None:
     write_text(json_lines(result.alerts), out / "alerts.jsonl")
     write_json(summary, Path(cfg.paths.metrics) / "monitoring.json")
     write_csv(result.detected, Path(cfg.paths.plots) / "monitoring" / "series.csv")
-    plot_series(result.detected, mc.metric, Path(cfg.paths.plots) / "monitoring" / "series.png", broken_from)
+    plot_series(
+        result.detected, mc.metric, Path(cfg.paths.plots) / "monitoring" / "series.png", broken_from
+    )
     print(result.detected.to_string(index=False))
     print(summary)
 

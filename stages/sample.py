@@ -28,18 +28,27 @@ def main(cfg: RelevanceConfig) -> None:
     judgments = read_parquet(prepared / "judgments.parquet")
     s = cfg.sampling
 
-    splits = split_queries(queries, judgments, listings, s.splits, cfg.seed, s.query_strata, s.max_queries)
+    splits = split_queries(
+        queries, judgments, listings, s.splits, cfg.seed, s.query_strata, s.max_queries
+    )
     # One row per pair: with several annotators per pair, the first judgment's label stands for
     # the pair in strata and targeted rules (the golden stage aggregates them properly).
     judged = judgments.drop_duplicates(PAIR_KEY)[PAIR_KEY + ["label"]]
     judged = judged.assign(gain=judged["label"].map(cfg.taxonomy.gains))
-    in_split = {name: judged[judged["query_id"].isin(splits.loc[splits["split"] == name, "query_id"])]
-                for name in ("golden", "annotate", "teacher")}
+    in_split = {
+        name: judged[judged["query_id"].isin(splits.loc[splits["split"] == name, "query_id"])]
+        for name in ("golden", "annotate", "teacher")
+    }
     bm25 = CatalogBM25(listings)
 
     golden = in_split["golden"]
     if s.golden.max_pairs_per_query:
-        golden = golden.groupby("query_id").sample(frac=1.0, random_state=cfg.seed).groupby("query_id").head(s.golden.max_pairs_per_query)
+        golden = (
+            golden.groupby("query_id")
+            .sample(frac=1.0, random_state=cfg.seed)
+            .groupby("query_id")
+            .head(s.golden.max_pairs_per_query)
+        )
 
     # Strata and rules may use the human label (this dataset has one); the pool written out
     # has no label, so nothing downstream can read a human label through it.
@@ -48,15 +57,24 @@ def main(cfg: RelevanceConfig) -> None:
         targeted_sample(features, s.annotate.targeted, cfg.seed),
         stratified_sample(features, s.annotate.strata, s.annotate.max_pairs, cfg.seed),
     ).drop(columns=["label", "gain"])
-    teacher = pair_features(in_split["teacher"], queries, listings, bm25).drop(columns=["label", "gain"])
+    teacher = pair_features(in_split["teacher"], queries, listings, bm25).drop(
+        columns=["label", "gain"]
+    )
     unlabeled_queries = splits.loc[splits["split"] == "unlabeled", "query_id"].tolist()
     unlabeled = retrieve_candidates(unlabeled_queries, queries, bm25, s.unlabeled.top_k)
 
-    pools = {"golden": golden[PAIR_KEY], "annotate": annotate, "teacher": teacher, "unlabeled": unlabeled}
+    pools = {
+        "golden": golden[PAIR_KEY],
+        "annotate": annotate,
+        "teacher": teacher,
+        "unlabeled": unlabeled,
+    }
     out = Path(cfg.paths.splits)
     write_parquet(splits, out / "query_splits.parquet")
     for name, frame in pools.items():
-        write_parquet(frame.sort_values(PAIR_KEY).reset_index(drop=True), out / f"{name}_pool.parquet")
+        write_parquet(
+            frame.sort_values(PAIR_KEY).reset_index(drop=True), out / f"{name}_pool.parquet"
+        )
     report = sampling_report(splits, pools, s.annotate.targeted)
     write_json(report, Path(cfg.paths.metrics) / "sampling.json")
     print(pd.Series({name: len(frame) for name, frame in pools.items()}, name="pairs").to_string())

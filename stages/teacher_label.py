@@ -27,10 +27,20 @@ from relevance_kit.teacher.pairs import teacher_pairs
 def main(cfg: RelevanceConfig) -> None:
     labels = cfg.taxonomy.ids
     prepared, splits = Path(cfg.paths.prepared), Path(cfg.paths.splits)
-    queries, listings = read_parquet(prepared / "queries.parquet"), read_parquet(prepared / "listings.parquet")
-    scorer = teacher_pairs(cfg, dict(zip(queries["query_id"], queries["text"])), listings, "teacher_label")
+    queries, listings = (
+        read_parquet(prepared / "queries.parquet"),
+        read_parquet(prepared / "listings.parquet"),
+    )
+    scorer = teacher_pairs(
+        cfg, dict(zip(queries["query_id"], queries["text"])), listings, "teacher_label"
+    )
     columns = [prob_column(label) for label in labels]
-    pools = pd.concat([read_parquet(splits / f"{name}_pool.parquet")[PAIR_KEY] for name in ("teacher", "unlabeled")])
+    pools = pd.concat(
+        [
+            read_parquet(splits / f"{name}_pool.parquet")[PAIR_KEY]
+            for name in ("teacher", "unlabeled")
+        ]
+    )
     pools = pools.drop_duplicates().reset_index(drop=True)
     golden = read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS)
 
@@ -44,7 +54,10 @@ def main(cfg: RelevanceConfig) -> None:
     decided = soft_label_frame(golden, golden_probs, labels)
     probabilities = {label: decided[prob_column(label)] for label in labels}
     score = expected_gain(decided, cfg.taxonomy.gains)
-    write_parquet(prediction_frame(golden, decided["label"], score, probabilities), Path(cfg.paths.predictions) / "teacher.parquet")
+    write_parquet(
+        prediction_frame(golden, decided["label"], score, probabilities),
+        Path(cfg.paths.predictions) / "teacher.parquet",
+    )
     n = len(pools) + len(golden)
     metrics = {
         "teacher": cfg.teacher.name, "model_version": scorer.model_version, "backend": cfg.inference.backend,

@@ -38,14 +38,20 @@ def main(cfg: RelevanceConfig) -> None:
     if cfg.annotator.backend == "human":
         note = "annotator=human replays human labels, which are the golden set's source: nothing to validate"
         write_tier_note(out, note)
-        write_json({"annotator": cfg.annotator.name, "note": note, "gate": {"passed": True}}, metrics)
+        write_json(
+            {"annotator": cfg.annotator.name, "note": note, "gate": {"passed": True}}, metrics
+        )
         write_text(note + "\n", plots / "NOT_VALIDATED.txt")
         print(f"validate_annotator: {note}")
         return
 
     queries = read_parquet(Path(cfg.paths.prepared) / "queries.parquet")
     listings = read_parquet(Path(cfg.paths.prepared) / "listings.parquet")
-    golden = golden_subset(read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS), cfg.annotator.gate, cfg.seed)
+    golden = golden_subset(
+        read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS),
+        cfg.annotator.gate,
+        cfg.seed,
+    )
     pairs = join_text(golden, queries, listings, "golden")
     with open_annotator(cfg, load_shots(cfg, queries, listings)) as annotator:
         results = annotate_pairs(annotator, pairs, desc="validate_annotator")
@@ -55,12 +61,31 @@ def main(cfg: RelevanceConfig) -> None:
 
     report = validation_report(golden, preds, cfg.taxonomy.ids)
     gate = check_gate(report, cfg.annotator.gate)
-    write_json({"annotator": cfg.annotator.name, "model": cfg.annotator.model, "n_pairs": len(pairs), **report, "gate": gate, "usage": usage}, metrics)
-    plot_confusion(report["confusion_matrix"], cfg.taxonomy.ids, plots / "confusion.png", f"annotator {cfg.annotator.name} vs golden")
-    plot_agreement(report, plots / "agreement_by_self_consistency.png", f"annotator {cfg.annotator.name}")
-    print(f"validate_annotator ({cfg.annotator.name}, {len(pairs)} golden pairs): macro-F1 {report['macro_f1']:.3f}, "
-          f"kappa {report['cohen_kappa']:.3f}, unresolved {report['unresolved']}, requests {usage['requests']}, "
-          f"cache hits {usage['cache_hits']}, cost ${usage['cost_usd']:.4f}")
+    write_json(
+        {
+            "annotator": cfg.annotator.name,
+            "model": cfg.annotator.model,
+            "n_pairs": len(pairs),
+            **report,
+            "gate": gate,
+            "usage": usage,
+        },
+        metrics,
+    )
+    plot_confusion(
+        report["confusion_matrix"],
+        cfg.taxonomy.ids,
+        plots / "confusion.png",
+        f"annotator {cfg.annotator.name} vs golden",
+    )
+    plot_agreement(
+        report, plots / "agreement_by_self_consistency.png", f"annotator {cfg.annotator.name}"
+    )
+    print(
+        f"validate_annotator ({cfg.annotator.name}, {len(pairs)} golden pairs): macro-F1 {report['macro_f1']:.3f}, "
+        f"kappa {report['cohen_kappa']:.3f}, unresolved {report['unresolved']}, requests {usage['requests']}, "
+        f"cache hits {usage['cache_hits']}, cost ${usage['cost_usd']:.4f}"
+    )
     if not gate["passed"]:
         message = gate_message(cfg.annotator.name, len(pairs), gate["misses"])
         if cfg.annotator.gate.on_fail == "stop":

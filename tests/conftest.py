@@ -38,7 +38,12 @@ def set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
-def write_project(root: Path, overrides: list[str] | None = None, edits: dict[str, Any] | None = None, raw_text: str | None = None) -> Path:
+def write_project(
+    root: Path,
+    overrides: list[str] | None = None,
+    edits: dict[str, Any] | None = None,
+    raw_text: str | None = None,
+) -> Path:
     """A project folder: conf/ linked from the repo, params.yaml composed from `overrides`
     (reading the real data from ../shared) and then edited with `edits` ({dotted.key: value})."""
     root.mkdir(parents=True, exist_ok=True)
@@ -49,7 +54,9 @@ def write_project(root: Path, overrides: list[str] | None = None, edits: dict[st
     raw["data"]["download"] = False
     for key, value in (edits or {}).items():
         set_key(raw, key, value)
-    (root / "params.yaml").write_text(raw_text if raw_text is not None else yaml.safe_dump(raw, sort_keys=False))
+    (root / "params.yaml").write_text(
+        raw_text if raw_text is not None else yaml.safe_dump(raw, sort_keys=False)
+    )
     return root
 
 
@@ -57,7 +64,11 @@ def write_project(root: Path, overrides: list[str] | None = None, edits: dict[st
 def project(tmp_path: Path) -> Callable[..., Path]:
     """Make a throw-away project folder (see `write_project`); edits inject mistakes."""
 
-    def make(overrides: list[str] | None = None, edits: dict[str, Any] | None = None, raw_text: str | None = None) -> Path:
+    def make(
+        overrides: list[str] | None = None,
+        edits: dict[str, Any] | None = None,
+        raw_text: str | None = None,
+    ) -> Path:
         return write_project(tmp_path / "project", overrides, edits, raw_text)
 
     return make
@@ -78,7 +89,11 @@ def run_stage(name: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedP
     """Run `stages/<name>.py` as DVC would: from the project root."""
     return subprocess.run(
         [sys.executable, str(REPO / "stages" / f"{name}.py")],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

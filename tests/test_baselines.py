@@ -119,15 +119,18 @@ def test_minilm_fit_predict_follows_the_contract(minilm):
     assert scores["q2", "bolt"] > scores["q2", "mug"]
 
 
-LTR_OPTIONS = dict(n_estimators=200, learning_rate=0.1, num_leaves=7, early_stopping_rounds=20,
-                   validation_fraction=0.25, seed=0, threads=1)  # fmt: skip
+LTR_OPTIONS = {"n_estimators": 200, "learning_rate": 0.1, "num_leaves": 7, "early_stopping_rounds": 20,
+               "validation_fraction": 0.25, "seed": 0, "threads": 1}  # fmt: skip
 
 
 def lexical_world(n_queries: int = 60) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Queries of two colour words and an item; a listing is relevant when it has both words,
     partially relevant with the item only, irrelevant otherwise: learnable from overlap."""
     rng = np.random.default_rng(0)
-    colours, items = ["red", "blue", "green", "black"], ["scarf", "mug", "bolt", "lamp", "chair", "rug"]
+    colours, items = (
+        ["red", "blue", "green", "black"],
+        ["scarf", "mug", "bolt", "lamp", "chair", "rug"],
+    )
     listings = pd.DataFrame([{"listing_id": f"{c}-{i}-{k}", "title": f"{c} {i} model {k}", "brand": None, "color": None,
                               "category": []} for c in colours for i in items for k in range(3)])  # fmt: skip
     queries, pairs = [], []
@@ -136,16 +139,31 @@ def lexical_world(n_queries: int = 60) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
         queries.append({"query_id": f"q{q}", "text": f"{colour} {item}"})
         for lid in rng.choice(listings["listing_id"], 8, replace=False):
             c, i, _ = lid.split("-")
-            label = "relevant" if (c, i) == (colour, item) else "partially_relevant" if i == item else "irrelevant"
+            label = (
+                "relevant"
+                if (c, i) == (colour, item)
+                else "partially_relevant"
+                if i == item
+                else "irrelevant"
+            )
             pairs.append({"query_id": f"q{q}", "listing_id": lid, "label": label})
         pairs.append({"query_id": f"q{q}", "listing_id": f"{colour}-{item}-0", "label": "relevant"})
-    return pd.DataFrame(queries), listings, pd.DataFrame(pairs).drop_duplicates(["query_id", "listing_id"])
+    return (
+        pd.DataFrame(queries),
+        listings,
+        pd.DataFrame(pairs).drop_duplicates(["query_id", "listing_id"]),
+    )
 
 
 def test_ltr_gbdt_learns_lexical_relevance_and_keeps_the_contract():
     queries, listings, pairs = lexical_world()
-    train, test = pairs[pairs["query_id"].isin([f"q{i}" for i in range(40)])], pairs[~pairs["query_id"].isin([f"q{i}" for i in range(40)])]
-    ltr = make_baseline("ltr_gbdt", queries, listings, semantic=False, **LTR_OPTIONS).fit(train, LABELS)
+    train, test = (
+        pairs[pairs["query_id"].isin([f"q{i}" for i in range(40)])],
+        pairs[~pairs["query_id"].isin([f"q{i}" for i in range(40)])],
+    )
+    ltr = make_baseline("ltr_gbdt", queries, listings, semantic=False, **LTR_OPTIONS).fit(
+        train, LABELS
+    )
     pred = ltr.predict(test[["query_id", "listing_id"]])
     assert list(pred.columns[: len(PREDICTION_COLUMNS)]) == PREDICTION_COLUMNS
     probs = pred[[f"p_{label}" for label in LABELS]].to_numpy()
@@ -162,7 +180,11 @@ def test_lexical_features_table():
     from relevance_kit.lexical import CatalogBM25, lexical_features
 
     pairs = TRAIN[["query_id", "listing_id"]]
-    feats = lexical_features(pairs, dict(zip(QUERIES["query_id"], QUERIES["text"])), LISTINGS, CatalogBM25(LISTINGS))
+    feats = lexical_features(
+        pairs, dict(zip(QUERIES["query_id"], QUERIES["text"])), LISTINGS, CatalogBM25(LISTINGS)
+    )
     row = feats.iloc[0]  # "red wool scarf" vs "Red knitted wool scarf" (+ brand, colour, category)
-    assert row["query_overlap"] == 1.0 and row["title_coverage"] == 0.75 and row["query_length"] == 3.0
+    assert (
+        row["query_overlap"] == 1.0 and row["title_coverage"] == 0.75 and row["query_length"] == 3.0
+    )
     assert feats["bm25"].iloc[0] > feats["bm25"].iloc[3]  # scarf query: scarf above the mug

@@ -4,12 +4,10 @@ a fresh compose of conf/; mistakes fail with key path, value and allowed choices
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_origin
 
 import pytest
 import yaml
-
-from typing import get_origin
-
 from pydantic import BaseModel
 
 from relevance_kit.config import (
@@ -35,8 +33,18 @@ def test_params_yaml_is_a_fresh_compose_of_conf() -> None:
 
 def _paths(node: object, prefix: str = "") -> set[str]:
     """Dotted key paths of every mapping key in a nested config (list items by index)."""
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    return {path for key, value in items for path in (f"{prefix}{key}", *_paths(value, f"{prefix}{key}."))}
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    return {
+        path
+        for key, value in items
+        for path in (f"{prefix}{key}", *_paths(value, f"{prefix}{key}."))
+    }
 
 
 def _model_fields(model: type[BaseModel], prefix: str = "") -> set[str]:
@@ -57,10 +65,16 @@ def test_params_yaml_holds_every_setting_a_stage_reads() -> None:
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     dumped = validate(raw, CONF).model_dump(mode="json", by_alias=True)
     missing = sorted(_paths(dumped) - _paths(raw))
-    assert not missing, f"params.yaml lacks {missing}: run `relevance-kit compose` and commit params.yaml"
+    assert not missing, (
+        f"params.yaml lacks {missing}: run `relevance-kit compose` and commit params.yaml"
+    )
     assert dumped == raw
     nulls = _null_paths(raw)
-    unlisted = {f for f in _model_fields(RelevanceConfig) - _paths(raw) if not any(f.startswith(n + ".") for n in nulls)}
+    unlisted = {
+        f
+        for f in _model_fields(RelevanceConfig) - _paths(raw)
+        if not any(f.startswith(n + ".") for n in nulls)
+    }
     assert not unlisted, f"fields of the config models missing from params.yaml: {sorted(unlisted)}"
 
 
@@ -87,13 +101,17 @@ def test_every_config_file_composes_and_validates(override: str) -> None:
     cfg = validate(raw, CONF)
     chosen = cfg.experiment if group == "experiment" else getattr(cfg, group).name
     assert chosen == option, f"conf/{group}/{option}.yaml must carry `name: {option}`"
-    assert cfg.model_dump(mode="json", by_alias=True) == raw  # the dump is complete and re-validates to itself
+    assert (
+        cfg.model_dump(mode="json", by_alias=True) == raw
+    )  # the dump is complete and re-validates to itself
 
 
 def test_production_experiment_has_the_etsy_shape() -> None:
     cfg = validate(yaml.safe_load(compose(["experiment=etsy_gpu"], CONF)), CONF)
     assert (cfg.annotator.model, cfg.teacher.model, cfg.student.encoder) == (
-        "o3", "Qwen/Qwen3-VL-4B-Instruct", "bert-base-uncased",
+        "o3",
+        "Qwen/Qwen3-VL-4B-Instruct",
+        "bert-base-uncased",
     )
     assert cfg.annotator.temperature is None and cfg.annotator.reasoning_effort == "medium"
 

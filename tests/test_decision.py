@@ -55,14 +55,18 @@ def test_round_trip_and_label_mismatch() -> None:
     again = DecisionBiases.from_dict(biases.to_dict(), LABELS)
     assert np.allclose(again.apply(probs), biases.apply(probs))
     with pytest.raises(DataError, match="fitted for labels"):
-        DecisionBiases.from_dict(biases.to_dict(), ["exact", "substitute", "complement", "irrelevant"])
+        DecisionBiases.from_dict(
+            biases.to_dict(), ["exact", "substitute", "complement", "irrelevant"]
+        )
     with pytest.raises(DataError, match="not in"):
         DecisionBiases(LABELS).fit(probs[:2], ["relevant", "exact"])
     with pytest.raises(DataError, match="shape"):
         DecisionBiases(LABELS).apply(np.ones((2, 4)) / 4)
 
 
-def _queries(rng: np.random.Generator, n_queries: int, per_query: int) -> tuple[np.ndarray, list[str], list[str]]:
+def _queries(
+    rng: np.random.Generator, n_queries: int, per_query: int
+) -> tuple[np.ndarray, list[str], list[str]]:
     """Pairs grouped by query, each query with its own label mix (as in search data), scored
     by a model that over-predicts the majority class."""
     probs, y, groups = [], [], []

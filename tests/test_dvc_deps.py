@@ -38,8 +38,13 @@ def imported_modules(path: Path, name: str) -> set[str]:
             module = node.module or ""
             if node.level:  # relative: resolve against the importing module's package
                 package = name.split(".")[: None if path.name == "__init__.py" else -1]
-                module = ".".join(package[: len(package) - node.level + 1] + ([module] if module else []))
-            found |= {module, *(f"{module}.{alias.name}" for alias in node.names)}  # `from pkg import submodule`
+                module = ".".join(
+                    package[: len(package) - node.level + 1] + ([module] if module else [])
+                )
+            found |= {
+                module,
+                *(f"{module}.{alias.name}" for alias in node.names),
+            }  # `from pkg import submodule`
     return {m for m in found if m.split(".")[0] == PACKAGE and module_file(m) is not None}
 
 
@@ -74,14 +79,25 @@ def expected_code_deps(stage: str) -> list[str]:
     deps = {f"stages/{stage}.py"}
     for file in closure:
         parts = file.split("/")
-        folder = next((("/".join(parts[:i])) for i in range(2, len(parts)) if python_files("/".join(parts[:i])) <= closure), None)
+        folder = next(
+            (
+                ("/".join(parts[:i]))
+                for i in range(2, len(parts))
+                if python_files("/".join(parts[:i])) <= closure
+            ),
+            None,
+        )
         deps.add(folder or file)
     return sorted(deps)
 
 
 def listed_code_deps(stage: str) -> list[str]:
     deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage].get("deps", [])
-    return sorted(d.rstrip("/") for d in deps if d.startswith((f"{PACKAGE}/", f"{PACKAGE}.", "stages/")) or d == PACKAGE)
+    return sorted(
+        d.rstrip("/")
+        for d in deps
+        if d.startswith((f"{PACKAGE}/", f"{PACKAGE}.", "stages/")) or d == PACKAGE
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -106,11 +122,19 @@ def test_closure_follows_lazy_and_package_imports(tmp_path: Path) -> None:
     """The scanner itself: a function-level import (integrate.scorers loads the student's
     scorer lazily), `from package import module`, and each package's __init__ all count."""
     closure = import_closure(REPO / "stages" / "integrate.py")
-    assert {"relevance_kit/__init__.py", "relevance_kit/student/__init__.py", "relevance_kit/student/scorer.py"} <= closure
+    assert {
+        "relevance_kit/__init__.py",
+        "relevance_kit/student/__init__.py",
+        "relevance_kit/student/scorer.py",
+    } <= closure
     assert "relevance_kit/bench/teacher.py" not in closure
     script = tmp_path / "probe.py"
     script.write_text("def f():\n    from relevance_kit.data import sources\n")
-    assert {"relevance_kit/__init__.py", "relevance_kit/data/__init__.py", "relevance_kit/data/sources.py"} <= import_closure(script)
+    assert {
+        "relevance_kit/__init__.py",
+        "relevance_kit/data/__init__.py",
+        "relevance_kit/data/sources.py",
+    } <= import_closure(script)
     assert "relevance_kit/data/esci.py" not in import_closure(script)
 
 

@@ -13,12 +13,19 @@ from relevance_kit.golden import export_review_csv, import_review_csv
 from relevance_kit.golden.build import build_golden, read_annotation_file
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
-DISPLAY = {"relevant": "Relevant", "partially_relevant": "Partially relevant", "irrelevant": "Irrelevant"}
+DISPLAY = {
+    "relevant": "Relevant",
+    "partially_relevant": "Partially relevant",
+    "irrelevant": "Irrelevant",
+}
 
 PAIRS = pd.DataFrame({"query_id": ["q1"] * 4, "listing_id": ["L1", "L2", "L3", "L4"]})
-CONTEXT = PAIRS.assign(query="oak table", title=["Oak table", "Oak chair", "Pine table", "Oak bench"])
+CONTEXT = PAIRS.assign(
+    query="oak table", title=["Oak table", "Oak chair", "Pine table", "Oak bench"]
+)
 DATASET = PAIRS.assign(
-    annotator_id="esci", source="human",
+    annotator_id="esci",
+    source="human",
     label=["relevant", "partially_relevant", "irrelevant", "relevant"],
 )
 
@@ -34,14 +41,21 @@ def _second_annotator(tmp_path: Path, labels: list[str]) -> Path:
     return sheet
 
 
-@pytest.mark.parametrize(("tie_break", "l4_label", "to_review"), [
-    ("most_severe", "irrelevant", 0),
-    ("least_severe", "relevant", 0),
-    ("review", None, 1),
-])
-def test_two_annotators_tie_breaks_and_review_queue(tmp_path: Path, tie_break: str, l4_label, to_review: int) -> None:
+@pytest.mark.parametrize(
+    ("tie_break", "l4_label", "to_review"),
+    [
+        ("most_severe", "irrelevant", 0),
+        ("least_severe", "relevant", 0),
+        ("review", None, 1),
+    ],
+)
+def test_two_annotators_tie_breaks_and_review_queue(
+    tmp_path: Path, tie_break: str, l4_label, to_review: int
+) -> None:
     # ann2 agrees on L1-L3 (display names and ids both accepted) and disagrees on L4.
-    sheet = _second_annotator(tmp_path, ["Relevant", "partially_relevant", "Irrelevant", "irrelevant"])
+    sheet = _second_annotator(
+        tmp_path, ["Relevant", "partially_relevant", "Irrelevant", "irrelevant"]
+    )
     imports = {str(sheet): read_annotation_file(sheet, LABELS, DISPLAY)}
     result = build_golden(PAIRS, DATASET, imports, LABELS, tie_break, CONTEXT)
 

@@ -34,8 +34,14 @@ def test_real_homedepot_data_matches_its_readme(raw) -> None:
     assert (report["pairs"], report["queries"], report["listings"]) == (74_067, 11_795, 54_667)
     assert report["raters_disagreed_share"] == pytest.approx(0.555, abs=0.0005)  # README: 55.5 %
     # The bins of conf/data/homedepot.yaml on the README's value counts.
-    assert report["labels"] == {"relevant": 34_357, "partially_relevant": 27_810, "irrelevant": 11_900}
-    assert report["quarantined"] == 0 and report["listings_with_conflicting_fields"] == 15  # README: 15 products
+    assert report["labels"] == {
+        "relevant": 34_357,
+        "partially_relevant": 27_810,
+        "irrelevant": 11_900,
+    }
+    assert (
+        report["quarantined"] == 0 and report["listings_with_conflicting_fields"] == 15
+    )  # README: 15 products
     assert prepared.judgments["grade"].between(1, 3).all()
     assert set(prepared.judgments["guideline_version"]) == {"2016.1"}
 
@@ -48,7 +54,13 @@ def test_homedepot_split_sizes_mix_counts_and_fractions(raw) -> None:
 
 
 def test_sampling_sizes_as_fractions_only_validate_and_resolve(raw) -> None:
-    raw = {**raw, "sampling": {**raw["sampling"], "splits": {"golden": 0.05, "annotate": 0.4, "teacher": 0.15, "unlabeled": "rest"}}}
+    raw = {
+        **raw,
+        "sampling": {
+            **raw["sampling"],
+            "splits": {"golden": 0.05, "annotate": 0.4, "teacher": 0.15, "unlabeled": "rest"},
+        },
+    }
     sizes = resolve_sizes(validate(raw, CONF).sampling.splits, 11_795)
     assert sizes == {"golden": 590, "annotate": 4718, "teacher": 1769, "unlabeled": 4718}
 
@@ -63,7 +75,9 @@ def test_golden_report_states_the_raters_disagreement() -> None:
     )  # fmt: skip
     extra = pd.DataFrame({"query_id": ["q9"], "listing_id": ["z"], "annotator_id": ["raters_mean"], "label": ["relevant"],
                           "source": ["human"], "grade": [2.5], "raters_disagreed": [True]})  # fmt: skip
-    report = build_golden(pairs, pd.concat([judgments, extra]), {}, LABELS, "most_severe", pairs).report["agreement"]
+    report = build_golden(
+        pairs, pd.concat([judgments, extra]), {}, LABELS, "most_severe", pairs
+    ).report["agreement"]
     assert report["raters_disagreed_share"] == pytest.approx(2 / 3)  # golden pairs only (not q9)
     assert (report["raters_disagreed_pairs"], report["raters_disagreed_of"]) == (2, 3)
     assert report["cohen_kappa"] is None and report["pairs_with_2plus"] == 0

@@ -28,7 +28,9 @@ LABELS = list(GAINS)
 PARAMS = {"n_estimators": 30, "learning_rate": 0.2, "num_leaves": 4, "min_child_samples": 2}
 
 
-def _candidates(p_relevant: list[float], p_irrelevant: list[float], query: str = "q") -> pd.DataFrame:
+def _candidates(
+    p_relevant: list[float], p_irrelevant: list[float], query: str = "q"
+) -> pd.DataFrame:
     """Candidates in baseline order (score descending) with the given probabilities."""
     n = len(p_relevant)
     frame = pd.DataFrame({"query_id": query, "listing_id": [f"{query}-l{i}" for i in range(n)]})
@@ -36,7 +38,11 @@ def _candidates(p_relevant: list[float], p_irrelevant: list[float], query: str =
     frame["p_partially_relevant"] = 1 - frame["p_relevant"] - frame["p_irrelevant"]
     frame["pred_gain"] = frame["p_relevant"] + 0.5 * frame["p_partially_relevant"]
     frame["pred_worst"] = frame["p_irrelevant"]
-    frame["label"] = np.where(frame["p_relevant"] > 0.5, "relevant", np.where(frame["p_irrelevant"] > 0.5, "irrelevant", "partially_relevant"))
+    frame["label"] = np.where(
+        frame["p_relevant"] > 0.5,
+        "relevant",
+        np.where(frame["p_irrelevant"] > 0.5, "irrelevant", "partially_relevant"),
+    )
     frame["score"] = -np.arange(n, dtype=float)
     frame["shown"] = True
     for feature in BASE_FEATURES:
@@ -50,7 +56,9 @@ def _state(cands: pd.DataFrame, k: int = 3, rank_with=None) -> SearchState:
 
 def _ranks(state: SearchState) -> dict[str, int | None]:
     rows = result_rows("arm", state.candidates)
-    return {lid: (None if pd.isna(r) else int(r)) for lid, r in zip(rows["listing_id"], rows["rank"])}
+    return {
+        lid: (None if pd.isna(r) else int(r)) for lid, r in zip(rows["listing_id"], rows["rank"])
+    }
 
 
 def test_filter_hides_listings_above_the_threshold_before_ranking() -> None:
@@ -66,7 +74,11 @@ def test_boost_promotes_within_the_top_k_only() -> None:
     # l2 is the only top-3 listing meeting the rule; l3, l4 (beyond the top 3) stay put
     assert ranks == {"q-l2": 1, "q-l0": 2, "q-l1": 3, "q-l3": 4, "q-l4": 5}
     wider = _ranks(Boost(rules=[{"label": "relevant", "min_prob": 0.8}], window=5).apply(state))
-    assert [lid for lid, _ in sorted(wider.items(), key=lambda x: x[1])][:3] == ["q-l2", "q-l3", "q-l4"]
+    assert [lid for lid, _ in sorted(wider.items(), key=lambda x: x[1])][:3] == [
+        "q-l2",
+        "q-l3",
+        "q-l4",
+    ]
 
 
 def test_boost_rules_rank_in_order_and_are_validated() -> None:
@@ -84,7 +96,9 @@ def _training_set(rng: np.random.Generator, n_queries: int, n_items: int = 8) ->
     rows = []
     for q in range(n_queries):
         grade = rng.integers(0, 3, size=n_items)
-        frame = pd.DataFrame({"query_id": f"t{q}", "listing_id": [f"t{q}-{i}" for i in range(n_items)]})
+        frame = pd.DataFrame(
+            {"query_id": f"t{q}", "listing_id": [f"t{q}-{i}" for i in range(n_items)]}
+        )
         frame["label"] = [LABELS[2 - g] for g in grade]
         frame["pred_gain"] = np.clip(grade / 2 + rng.normal(0, 0.1, n_items), 0, 1)
         frame["pred_worst"] = 1 - frame["pred_gain"]
@@ -114,7 +128,9 @@ def test_loss_weight_changes_what_the_ranker_learns() -> None:
         relevant_query = q % 3 == 0
         x = np.arange(6, dtype=float)
         grade = x // 2 if relevant_query else (5 - x) // 2
-        frame = pd.DataFrame({"query_id": f"t{q}", "listing_id": [f"t{q}-{i}" for i in range(6)], "bm25": x})
+        frame = pd.DataFrame(
+            {"query_id": f"t{q}", "listing_id": [f"t{q}-{i}" for i in range(6)], "bm25": x}
+        )
         frame["label"] = [LABELS[2 - int(g)] for g in grade]
         frame["pred_gain"] = 1.0 if relevant_query else 0.0
         frame["pred_worst"] = 1 - frame["pred_gain"]
@@ -126,7 +142,10 @@ def test_loss_weight_changes_what_the_ranker_learns() -> None:
     unweighted = ranker.scores(RankerSpec(), probe)
     weighted = ranker.scores(RankerSpec(weight_floor=0.0), probe)
     assert unweighted[0] > unweighted[1] and weighted[1] > weighted[0]
-    state = _state(probe.assign(query_id="p", listing_id=["a", "b"], score=0.0, shown=True), rank_with=ranker.scores)
+    state = _state(
+        probe.assign(query_id="p", listing_id=["a", "b"], score=0.0, shown=True),
+        rank_with=ranker.scores,
+    )
     assert LossWeight(floor=0.0).apply(state).spec == RankerSpec(weight_floor=0.0)
 
 
@@ -141,7 +160,14 @@ def test_stacking_follows_config_order() -> None:
     filter_then_feature = _ranks(Feature().apply(Filter(0.5).apply(state)))
     assert filter_then_feature["q-l0"] is None  # a ranker mode keeps what the filter hid hidden
     log = simulate(state, [Filter(0.5), Feature(), boost])
-    assert list(dict.fromkeys(log["arm"])) == ["baseline", "ranker", "filter", "feature", "boost", "stacked"]
+    assert list(dict.fromkeys(log["arm"])) == [
+        "baseline",
+        "ranker",
+        "filter",
+        "feature",
+        "boost",
+        "stacked",
+    ]
     assert ranker_arms([Filter(0.5), Feature(), boost]) == ["feature", "stacked"]
 
 
@@ -149,20 +175,36 @@ def test_modes_are_hydra_targets_and_bad_entries_name_their_index() -> None:
     modes = instantiate_modes(
         [
             {"_target_": "relevance_kit.integrate.modes.Filter", "threshold": 0.4},
-            {"_target_": "relevance_kit.integrate.modes.Boost", "rules": [{"label": "relevant", "min_prob": 0.9}]},
+            {
+                "_target_": "relevance_kit.integrate.modes.Boost",
+                "rules": [{"label": "relevant", "min_prob": 0.9}],
+            },
         ]
     )
-    assert isinstance(modes[0], Filter) and modes[0].threshold == 0.4 and isinstance(modes[1], Boost)
+    assert (
+        isinstance(modes[0], Filter) and modes[0].threshold == 0.4 and isinstance(modes[1], Boost)
+    )
     with pytest.raises(ConfigError, match=r"modes\[0\].*threshold"):
         instantiate_modes([{"_target_": "relevance_kit.integrate.modes.Filter", "threshold": 2.0}])
     with pytest.raises(ConfigError, match=r"modes\[1\]"):
-        instantiate_modes([{"_target_": "relevance_kit.integrate.modes.Feature"}, {"_target_": "relevance_kit.integrate.modes.Nope"}])
+        instantiate_modes(
+            [
+                {"_target_": "relevance_kit.integrate.modes.Feature"},
+                {"_target_": "relevance_kit.integrate.modes.Nope"},
+            ]
+        )
     with pytest.raises(ConfigError, match="not an integration Mode"):
         instantiate_modes([{"_target_": "collections.OrderedDict"}])
 
 
 def test_popularity_baseline_standardises_within_each_query() -> None:
-    cands = pd.DataFrame({"query_id": ["a", "a", "b", "b"], "bm25": [1.0, 3.0, 10.0, 30.0], "log_popularity": [5.0, 1.0, 1.0, 1.0]})
+    cands = pd.DataFrame(
+        {
+            "query_id": ["a", "a", "b", "b"],
+            "bm25": [1.0, 3.0, 10.0, 30.0],
+            "log_popularity": [5.0, 1.0, 1.0, 1.0],
+        }
+    )
     score = popularity_baseline(cands, bm25_weight=1.0, popularity_weight=2.0)
     # query a: bm25 z = [-.71, .71], popularity z = [.71, -.71] -> popularity wins; b: ties on popularity
     assert score[0] > score[1] and score[3] > score[2]
@@ -184,7 +226,10 @@ class _TableScorer:
 def test_scorer_adapters_reorder_labels_and_check_coverage() -> None:
     pairs = pd.DataFrame({"query_id": ["q1", "q1"], "listing_id": ["y", "x"]})
     scored = OnlineScorerPairs(_TableScorer(), {"q1": "red shoes"}, LABELS).score_pairs(pairs)
-    assert scored[["p_relevant", "p_partially_relevant", "p_irrelevant"]].values.tolist() == [[0.1, 0.3, 0.6], [0.7, 0.2, 0.1]]
+    assert scored[["p_relevant", "p_partially_relevant", "p_irrelevant"]].values.tolist() == [
+        [0.1, 0.3, 0.6],
+        [0.7, 0.2, 0.1],
+    ]
     table = PredictionsPairs(scored, LABELS, tier="teacher", where="teacher.parquet")
     assert table.score_pairs(pairs.iloc[::-1])["p_relevant"].tolist() == [0.7, 0.1]
     with pytest.raises(DataError, match=r"teacher.parquet: has no prediction for 1 of 2"):

@@ -15,7 +15,11 @@ EMPTY_QUERIES = ["8 x 1/2", "4 x 6", "or", "To"]
 LISTINGS = pd.DataFrame(
     {
         "listing_id": ["a", "b", "c"],
-        "title": ["4 in. x 6 in. Steel Mending Plate", "8 x 1/2 in. Lag Screw", "Galvanized Angle Bracket"],
+        "title": [
+            "4 in. x 6 in. Steel Mending Plate",
+            "8 x 1/2 in. Lag Screw",
+            "Galvanized Angle Bracket",
+        ],
         "brand": [None, "Everbilt", None],
         "color": [None, None, None],
         "category": [[], [], []],
@@ -45,5 +49,7 @@ def test_pools_and_features_take_the_empty_queries(bm25: CatalogBM25) -> None:
     pairs = pd.DataFrame({"query_id": ["q0", "q1", "q2", "q3"], "listing_id": ["b", "a", "c", "a"]})
     features = pair_features(pairs, queries, LISTINGS, bm25)
     assert np.all(features["bm25_score"] == 0.0)
-    assert np.allclose(bm25.pair_scores(pairs, dict(zip(queries["query_id"], queries["text"]))), 0.0)
+    assert np.allclose(
+        bm25.pair_scores(pairs, dict(zip(queries["query_id"], queries["text"]))), 0.0
+    )
     assert retrieve_candidates(queries["query_id"], queries, bm25, top_k=5).empty

@@ -18,7 +18,9 @@ from tests.conftest import REPO, run_stage
 CONF = REPO / "conf"
 
 
-def _cli(root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+def _cli(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str]:
     """`relevance-kit <argv>` run in `root` (cwd, as a user runs it): (exit status, stderr)."""
     monkeypatch.chdir(root)
     try:
@@ -57,7 +59,9 @@ def test_compose_writes_a_valid_config(project, monkeypatch, capsys) -> None:
     assert yaml.safe_load((root / "params.yaml").read_text())["seed"] == 7
 
 
-def test_missing_api_key_is_reported_by_validate_and_before_any_stage_works(project, monkeypatch, capsys) -> None:
+def test_missing_api_key_is_reported_by_validate_and_before_any_stage_works(
+    project, monkeypatch, capsys
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     root = project(["experiment=ci_tiny", "annotator=o3"])
     code, err = _cli(root, monkeypatch, capsys, "validate")
@@ -87,7 +91,10 @@ def test_a_negative_split_size_names_every_allowed_form() -> None:
 
 @pytest.mark.parametrize("size", ["0.25", "4", "rest"])
 def test_every_allowed_split_size_form_validates(size: str) -> None:
-    raw = compose_raw(["experiment=ci_tiny", f"sampling.splits.golden={size}", "sampling.splits.unlabeled=0.5"], CONF)
+    raw = compose_raw(
+        ["experiment=ci_tiny", f"sampling.splits.golden={size}", "sampling.splits.unlabeled=0.5"],
+        CONF,
+    )
     assert validate(raw, CONF).sampling.splits["golden"] == yaml.safe_load(size)
 
 
@@ -97,15 +104,31 @@ def test_split_counts_above_max_queries_fail_validation() -> None:
         validate(raw, CONF)
 
 
-def test_validate_checks_split_sizes_against_the_prepared_query_set(project, monkeypatch, capsys) -> None:
-    root = project(["experiment=ci_tiny", "sampling.max_queries=null", "sampling.splits.golden=6", "sampling.splits.annotate=4"])
+def test_validate_checks_split_sizes_against_the_prepared_query_set(
+    project, monkeypatch, capsys
+) -> None:
+    root = project(
+        [
+            "experiment=ci_tiny",
+            "sampling.max_queries=null",
+            "sampling.splits.golden=6",
+            "sampling.splits.annotate=4",
+        ]
+    )
     prepared = root / "data" / "prepared"
     prepared.mkdir(parents=True)
-    pd.DataFrame({"query_id": [f"q{i}" for i in range(9)], "text": ["red scarf"] * 9}).to_parquet(prepared / "queries.parquet")
+    pd.DataFrame({"query_id": [f"q{i}" for i in range(9)], "text": ["red scarf"] * 9}).to_parquet(
+        prepared / "queries.parquet"
+    )
     code, err = _cli(root, monkeypatch, capsys, "validate")
     assert code == 2, err
-    assert "sampling.splits" in err and "need 12 queries; only 9 available" in err and "queries.parquet has 9 queries" in err, err
-    pd.DataFrame({"query_id": [f"q{i}" for i in range(30)], "text": ["red scarf"] * 30}).to_parquet(prepared / "queries.parquet")
+    assert (
+        "sampling.splits" in err
+        and "need 12 queries; only 9 available" in err
+        and "queries.parquet has 9 queries" in err
+    ), err
+    pd.DataFrame({"query_id": [f"q{i}" for i in range(30)], "text": ["red scarf"] * 30}).to_parquet(
+        prepared / "queries.parquet"
+    )
     code, err = _cli(root, monkeypatch, capsys, "validate")
     assert code == 0, err
-

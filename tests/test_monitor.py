@@ -33,9 +33,22 @@ GAINS = {"relevant": 1.0, "partially_relevant": 0.5, "irrelevant": 0.0}
 LABELS = list(GAINS)
 
 
-def _detect(values: list[float], method: str = "threshold", metric: str = "pct_relevant") -> pd.DataFrame:
-    series = pd.DataFrame({"day": [f"2026-01-{i + 1:02d}" for i in range(len(values))], metric: values})
-    return detect(series, metric, method, window_days=7, min_history=5, drop_threshold=0.05, cusum_slack=0.5, cusum_limit=4.0)
+def _detect(
+    values: list[float], method: str = "threshold", metric: str = "pct_relevant"
+) -> pd.DataFrame:
+    series = pd.DataFrame(
+        {"day": [f"2026-01-{i + 1:02d}" for i in range(len(values))], metric: values}
+    )
+    return detect(
+        series,
+        metric,
+        method,
+        window_days=7,
+        min_history=5,
+        drop_threshold=0.05,
+        cusum_slack=0.5,
+        cusum_limit=4.0,
+    )
 
 
 @pytest.mark.parametrize("method", ["threshold", "cusum"])
@@ -72,8 +85,23 @@ def _requests(days: int, per_day: int, broken_from: int | None = None) -> pd.Dat
 
 def _table() -> pd.DataFrame:
     """A hand-made tier: label probabilities of each pair the test logs show."""
-    probs = {"good1": [0.9, 0.1, 0.0], "good2": [0.8, 0.2, 0.0], "ok": [0.5, 0.3, 0.2], "bad1": [0.0, 0.1, 0.9], "bad2": [0.1, 0.1, 0.8]}
-    frame = pd.DataFrame([{"query_id": "q1", "listing_id": lid, **dict(zip(["p_relevant", "p_partially_relevant", "p_irrelevant"], p))} for lid, p in probs.items()])
+    probs = {
+        "good1": [0.9, 0.1, 0.0],
+        "good2": [0.8, 0.2, 0.0],
+        "ok": [0.5, 0.3, 0.2],
+        "bad1": [0.0, 0.1, 0.9],
+        "bad2": [0.1, 0.1, 0.8],
+    }
+    frame = pd.DataFrame(
+        [
+            {
+                "query_id": "q1",
+                "listing_id": lid,
+                **dict(zip(["p_relevant", "p_partially_relevant", "p_irrelevant"], p)),
+            }
+            for lid, p in probs.items()
+        ]
+    )
     return frame
 
 
@@ -87,11 +115,17 @@ class _CountingScorer(PredictionsPairs):
 
 def test_series_is_idempotent_per_day() -> None:
     scorer = _CountingScorer(_table(), LABELS, tier="table", where="table")
-    first, added = update_series(empty_series(), read_request_log(_requests(3, 10)), scorer, GAINS, k=3, per_day=4, seed=0)
+    first, added = update_series(
+        empty_series(), read_request_log(_requests(3, 10)), scorer, GAINS, k=3, per_day=4, seed=0
+    )
     assert len(first) == 3 and len(added) == 3 and scorer.calls == 3
-    again, added_again = update_series(first, read_request_log(_requests(3, 10)), scorer, GAINS, k=3, per_day=4, seed=0)
+    again, added_again = update_series(
+        first, read_request_log(_requests(3, 10)), scorer, GAINS, k=3, per_day=4, seed=0
+    )
     assert added_again == [] and scorer.calls == 3 and again.equals(first)
-    longer, more = update_series(first, read_request_log(_requests(5, 10)), scorer, GAINS, k=3, per_day=4, seed=0)
+    longer, more = update_series(
+        first, read_request_log(_requests(5, 10)), scorer, GAINS, k=3, per_day=4, seed=0
+    )
     assert [d.isoformat() for d in more] == ["2026-01-04", "2026-01-05"]
     assert longer["day"].is_unique and longer.iloc[:3].equals(first)
     assert set(longer["n_sampled"]) == {4} and set(longer["tier"]) == {"table"}
@@ -110,16 +144,55 @@ def test_request_log_folds_slots_into_requests_best_first() -> None:
     [
         (lambda log: log.drop(columns="position"), r"missing column\(s\) \['position'\]"),
         (lambda log: log.iloc[:0], "the log has no requests"),
-        (lambda log: log.assign(query=[None] + list(log["query"].iloc[1:])), "row 0: column 'query' = None is null"),
-        (lambda log: log.assign(listing_id=[7] + list(log["listing_id"].iloc[1:])), "row 0: column 'listing_id' = 7 is not a string"),
-        (lambda log: log.assign(query=["  "] + list(log["query"].iloc[1:])), "row 0: column 'query' = '  ' is empty"),
-        (lambda log: log.assign(position=[0] + list(log["position"].iloc[1:])), "row 0: column 'position' = 0 is not a 1-based integer"),
-        (lambda log: log.assign(position=[1.5] + list(log["position"].iloc[1:])), "row 0: column 'position' = 1.5"),
-        (lambda log: log.assign(date=["not a day"] + list(log["date"].iloc[1:])), "row 0: column 'date' = 'not a day' is not a date"),
-        (lambda log: log.assign(position=[1, 1, 3, 1, 2, 3]), "row 1: column 'position' = 1 repeats a position"),
-        (lambda log: log.assign(listing_id=["ok", "good2", "ok", "good1", "good2", "ok"]), "row 2: column 'listing_id' = 'ok' repeats a listing"),
-        (lambda log: log.assign(query=["red shoes", "blue shoes", "red shoes", "red shoes", "red shoes", "red shoes"]), "row 0: column 'query' .* differs between rows of the same request_id"),
-        (lambda log: log.assign(variant=["a", "b", "a", "a", "a", "a"]), "column 'variant' .* differs between rows"),
+        (
+            lambda log: log.assign(query=[None] + list(log["query"].iloc[1:])),
+            "row 0: column 'query' = None is null",
+        ),
+        (
+            lambda log: log.assign(listing_id=[7] + list(log["listing_id"].iloc[1:])),
+            "row 0: column 'listing_id' = 7 is not a string",
+        ),
+        (
+            lambda log: log.assign(query=["  "] + list(log["query"].iloc[1:])),
+            "row 0: column 'query' = '  ' is empty",
+        ),
+        (
+            lambda log: log.assign(position=[0] + list(log["position"].iloc[1:])),
+            "row 0: column 'position' = 0 is not a 1-based integer",
+        ),
+        (
+            lambda log: log.assign(position=[1.5] + list(log["position"].iloc[1:])),
+            "row 0: column 'position' = 1.5",
+        ),
+        (
+            lambda log: log.assign(date=["not a day"] + list(log["date"].iloc[1:])),
+            "row 0: column 'date' = 'not a day' is not a date",
+        ),
+        (
+            lambda log: log.assign(position=[1, 1, 3, 1, 2, 3]),
+            "row 1: column 'position' = 1 repeats a position",
+        ),
+        (
+            lambda log: log.assign(listing_id=["ok", "good2", "ok", "good1", "good2", "ok"]),
+            "row 2: column 'listing_id' = 'ok' repeats a listing",
+        ),
+        (
+            lambda log: log.assign(
+                query=[
+                    "red shoes",
+                    "blue shoes",
+                    "red shoes",
+                    "red shoes",
+                    "red shoes",
+                    "red shoes",
+                ]
+            ),
+            "row 0: column 'query' .* differs between rows of the same request_id",
+        ),
+        (
+            lambda log: log.assign(variant=["a", "b", "a", "a", "a", "a"]),
+            "column 'variant' .* differs between rows",
+        ),
     ],
 )
 def test_bad_request_logs_name_the_column_and_row(edit, message: str) -> None:
@@ -137,7 +210,9 @@ def test_simulated_log_from_the_data_catches_the_injected_regression(project, es
     queries = pd.read_parquet(prepared / "queries.parquet")
     listings = pd.read_parquet(prepared / "listings.parquet")
     judged = pd.read_parquet(prepared / "judgments.parquet").head(1500)
-    rankings = baseline_rankings(queries, listings, judged, retrieve_k=20, k=10, bm25_weight=1.0, popularity_weight=1.0)
+    rankings = baseline_rankings(
+        queries, listings, judged, retrieve_k=20, k=10, bm25_weight=1.0, popularity_weight=1.0
+    )
     log = simulate_request_log(
         rankings, dict(zip(queries["query_id"], queries["text"])), listings["listing_id"].tolist(),
         start_date=date(2026, 1, 1), days=24, requests_per_day=120, regression_day=17, regression_share=0.3, seed=3,
@@ -146,7 +221,14 @@ def test_simulated_log_from_the_data_catches_the_injected_regression(project, es
     scorer = _HumanTable(judged)
     cfg = load_config(REPO / "params.yaml", REPO / "conf").monitoring
     assert cfg.detector == "cusum"
-    result = monitor(requests, empty_series(), scorer, cfg.model_copy(update={"requests_per_day": 100}), GAINS, seed=0)
+    result = monitor(
+        requests,
+        empty_series(),
+        scorer,
+        cfg.model_copy(update={"requests_per_day": 100}),
+        GAINS,
+        seed=0,
+    )
     alerts = result.detected["alert"].to_numpy()
     assert len(result.series) == 24
     assert not alerts[:17].any(), result.detected
@@ -161,7 +243,9 @@ class _HumanTable:
         self.label = judged.set_index(["query_id", "listing_id"])["label"]
 
     def score_pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
-        labels = self.label.reindex(pd.MultiIndex.from_frame(pairs[["query_id", "listing_id"]])).fillna("irrelevant")
+        labels = self.label.reindex(
+            pd.MultiIndex.from_frame(pairs[["query_id", "listing_id"]])
+        ).fillna("irrelevant")
         out = pairs[["query_id", "listing_id"]].reset_index(drop=True).copy()
         for label in LABELS:
             out[f"p_{label}"] = (labels.to_numpy() == label).astype(float)
@@ -188,22 +272,48 @@ def test_cli_alerts_with_exit_code_json_and_webhook(project, tmp_path: Path) -> 
     try:
         table = tmp_path / "table.parquet"
         write_parquet(_table(), table)
-        root = project(edits={"monitoring.scorer": str(table), "monitoring.webhook_url": f"http://127.0.0.1:{server.server_port}/hook", "monitoring.requests_per_day": 6})
-        cli = [sys.executable, "-m", "relevance_kit.monitor", "run", "--log", "log.parquet", "--series", "series.parquet", "--alerts", "alerts.jsonl"]
+        root = project(
+            edits={
+                "monitoring.scorer": str(table),
+                "monitoring.webhook_url": f"http://127.0.0.1:{server.server_port}/hook",
+                "monitoring.requests_per_day": 6,
+            }
+        )
+        cli = [
+            sys.executable,
+            "-m",
+            "relevance_kit.monitor",
+            "run",
+            "--log",
+            "log.parquet",
+            "--series",
+            "series.parquet",
+            "--alerts",
+            "alerts.jsonl",
+        ]
 
         write_parquet(_requests(8, 12), root / "log.parquet")
-        normal = subprocess.run(cli, cwd=root, capture_output=True, text=True, timeout=120, check=False)
+        normal = subprocess.run(
+            cli, cwd=root, capture_output=True, text=True, timeout=120, check=False
+        )
         assert normal.returncode == 0, normal.stderr
         write_parquet(_requests(10, 12, broken_from=8), root / "log.parquet")
-        broken = subprocess.run(cli, cwd=root, capture_output=True, text=True, timeout=120, check=False)
+        broken = subprocess.run(
+            cli, cwd=root, capture_output=True, text=True, timeout=120, check=False
+        )
         assert broken.returncode == 3, broken.stderr
         records = [json.loads(line) for line in broken.stdout.splitlines()]
         assert [r["day"] for r in records] == ["2026-01-09", "2026-01-10"]
-        assert records[0]["metric"] == "pct_relevant" and records[0]["value"] < records[0]["trailing_mean"]
+        assert (
+            records[0]["metric"] == "pct_relevant"
+            and records[0]["value"] < records[0]["trailing_mean"]
+        )
         assert _Hook.received == [{"alerts": records}]
         assert (root / "alerts.jsonl").read_text().count("relevance_drop") == 2
 
-        rerun = subprocess.run(cli, cwd=root, capture_output=True, text=True, timeout=120, check=False)
+        rerun = subprocess.run(
+            cli, cwd=root, capture_output=True, text=True, timeout=120, check=False
+        )
         assert rerun.returncode == 0 and "already in" in rerun.stderr  # no day twice, no new alert
         assert pd.read_parquet(root / "series.parquet")["day"].is_unique
     finally:

@@ -26,10 +26,18 @@ GIT_COMMIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm
 
 def sh(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
     # PYTHONPATH: the copy's own relevance_kit, not the (editable) install's working tree.
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(cwd)}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(cwd),
+    }
+    result = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, (
+        f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return result
 
 
@@ -39,7 +47,13 @@ def git_copy(base: Path, overrides: list[str]) -> Path:
     (base / "shared" / "datasets").mkdir(parents=True)
     (base / "shared" / "datasets" / "esci-us").symlink_to(ESCI_DIR)
     root = base / "project"
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True)
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for name in filter(None, files.stdout.split("\0")):
         if (REPO / name).is_file():  # not a linked folder such as a worktree's .venv
             (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +86,13 @@ def test_repro_cold_then_noop(reproduced: Path) -> None:
     tiers = json.loads((reproduced / "metrics" / "tiers.json").read_text())
     assert {"majority", "bm25", "minilm_zero_shot"} <= set(tiers["tiers"])
     for row in tiers["tiers"].values():
-        assert 0.0 <= row["macro_f1"]["low"] <= row["macro_f1"]["estimate"] <= row["macro_f1"]["high"] <= 1.0
+        assert (
+            0.0
+            <= row["macro_f1"]["low"]
+            <= row["macro_f1"]["estimate"]
+            <= row["macro_f1"]["high"]
+            <= 1.0
+        )
     assert (reproduced / "reports" / "tiers.md").read_text().count("minilm_zero_shot") >= 1
     second = sh(["dvc", "repro"], reproduced)
     assert "Running stage" not in second.stdout, second.stdout
@@ -147,7 +167,11 @@ def test_sweep_queues_and_runs_a_two_point_grid(reproduced: Path) -> None:
 
 # --- fault injection: interrupted training stages ------------------------------------------
 
-FAULT_OVERRIDES = ["experiment=ci_tiny", "teacher.epochs=25", "student.epochs=25"]  # a quiet machine is still training when the signal arrives
+FAULT_OVERRIDES = [
+    "experiment=ci_tiny",
+    "teacher.epochs=25",
+    "student.epochs=25",
+]  # a quiet machine is still training when the signal arrives
 LAST_EPOCH = {
     "train_teacher": "models/teacher/tiny_random/checkpoints/last.ckpt",
     "train_student": "models/student/tiny_random/runs/last.ckpt",
@@ -156,7 +180,10 @@ LAST_EPOCH = {
 TIMED = {"metrics/teacher_train.json", "metrics/train_student.json", "metrics/teacher_label.json",
          "dvclive/teacher/metrics.json", "dvclive/student/metrics.json"}  # fmt: skip
 UNTIMED_KEYS = ("seconds", "per_second", "resumed", "timestamp")
-LIVE_PLOTS = ("dvclive/teacher/plots", "dvclive/student/plots/metrics")  # per-step rows with wall-clock timestamps
+LIVE_PLOTS = (
+    "dvclive/teacher/plots",
+    "dvclive/student/plots/metrics",
+)  # per-step rows with wall-clock timestamps
 
 
 def locked_outputs(root: Path) -> dict[str, str]:
@@ -174,18 +201,37 @@ def locked_outputs(root: Path) -> dict[str, str]:
 def untimed(root: Path) -> dict[str, dict]:
     def strip(node: object) -> object:
         if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if not any(key in k for key in UNTIMED_KEYS)}
+            return {
+                k: strip(v) for k, v in node.items() if not any(key in k for key in UNTIMED_KEYS)
+            }
         return node
 
-    return {name: strip(json.loads((root / name).read_text())) for name in sorted(TIMED) if (root / name).exists()}
+    return {
+        name: strip(json.loads((root / name).read_text()))
+        for name in sorted(TIMED)
+        if (root / name).exists()
+    }
 
 
 def dvc_repro(root: Path, *args: str) -> subprocess.Popen[str]:
     """`dvc repro *args` started in its own process group (a terminal's foreground job),
     its output to `root/../repro.log` (a pipe nobody reads would fill and stall it)."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(root),
+    }
     with (root.parent / "repro.log").open("a") as log:
-        return subprocess.Popen(["dvc", "repro", *args], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        return subprocess.Popen(
+            ["dvc", "repro", *args],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
 
 def repro_interrupted(root: Path, sig: signal.Signals, stage: str, *args: str) -> None:
@@ -198,7 +244,9 @@ def repro_interrupted(root: Path, sig: signal.Signals, stage: str, *args: str) -
     time.sleep(0.3)  # a partial epoch, which the rerun must redo
     os.killpg(proc.pid, sig)
     proc.wait(timeout=300)
-    assert proc.returncode != 0, f"dvc repro finished before {sig.name} reached {stage}: {root.parent / 'repro.log'}"
+    assert proc.returncode != 0, (
+        f"dvc repro finished before {sig.name} reached {stage}: {root.parent / 'repro.log'}"
+    )
     import torch
 
     epoch = torch.load(marker, map_location="cpu", weights_only=False)["epoch"]
@@ -210,15 +258,27 @@ def test_interrupted_training_stages_rerun_to_the_uninterrupted_outputs(tmp_path
     the end gives the outputs (dvc.lock hashes) of an uninterrupted run."""
     if not (ESCI_DIR / "esci_us_judgments.json").exists():
         pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
-    clean, faulty = git_copy(tmp_path / "clean", FAULT_OVERRIDES), git_copy(tmp_path / "faulty", FAULT_OVERRIDES)
+    clean, faulty = (
+        git_copy(tmp_path / "clean", FAULT_OVERRIDES),
+        git_copy(tmp_path / "faulty", FAULT_OVERRIDES),
+    )
     uninterrupted = dvc_repro(clean)  # alongside the faulty copy's first runs
     repro_interrupted(faulty, signal.SIGINT, "train_teacher")  # cold: Ctrl+C in the teacher
-    repro_interrupted(faulty, signal.SIGKILL, "train_student")  # the teacher resumes; a crash in the student
+    repro_interrupted(
+        faulty, signal.SIGKILL, "train_student"
+    )  # the teacher resumes; a crash in the student
     assert uninterrupted.wait(timeout=1800) == 0, (clean.parent / "repro.log").read_text()[-3000:]
     expected, expected_untimed = locked_outputs(clean), untimed(clean)
-    assert "models/teacher/tiny_random" in expected and "models/student/tiny_random/student.ckpt" in expected
+    assert (
+        "models/teacher/tiny_random" in expected
+        and "models/student/tiny_random/student.ckpt" in expected
+    )
     cycles = [
-        (signal.SIGKILL, "train_teacher", ("-f", "-s", "train_teacher")),  # forced reruns over finished runs
+        (
+            signal.SIGKILL,
+            "train_teacher",
+            ("-f", "-s", "train_teacher"),
+        ),  # forced reruns over finished runs
         (signal.SIGINT, "train_student", ("-f", "-s", "train_student")),
     ]
     for sig, stage, args in [(None, "", ()), *cycles]:
@@ -227,4 +287,6 @@ def test_interrupted_training_stages_rerun_to_the_uninterrupted_outputs(tmp_path
         sh(["dvc", "repro"], faulty)
         assert locked_outputs(faulty) == expected, f"after {sig} in {stage} {args}"
         assert untimed(faulty) == expected_untimed, f"after {sig} in {stage} {args}"
-        assert "Running stage" not in sh(["dvc", "repro"], faulty).stdout  # and DVC agrees it is up to date
+        assert (
+            "Running stage" not in sh(["dvc", "repro"], faulty).stdout
+        )  # and DVC agrees it is up to date

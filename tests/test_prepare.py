@@ -19,7 +19,11 @@ def test_real_esci_sample_matches_its_readme(project, esci_dir: Path) -> None:
     report = json.loads((root / "metrics" / "prepare.json").read_text())
     assert (report["queries"], report["judgments"], report["listings"]) == (150, 6678, 6764)
     # README: ratings 100 -> 3,389, 10 -> 1,898, 1 -> 305, 0 -> 1,086
-    assert report["labels"] == {"relevant": 3389, "partially_relevant": 1898 + 305, "irrelevant": 1086}
+    assert report["labels"] == {
+        "relevant": 3389,
+        "partially_relevant": 1898 + 305,
+        "irrelevant": 1086,
+    }
     assert report["quarantined"] == 0
     judgments = pd.read_parquet(root / "data/prepared/judgments.parquet")
     assert set(judgments["guideline_version"]) == {"2020.2"}
@@ -30,9 +34,17 @@ def _write_fixture(folder: Path) -> dict[str, str]:
     """Tiny ESCI-shaped files with one bad row of each kind; returns their sha256s."""
     folder.mkdir(parents=True)
     # Every key the esci_us config maps is in some record (a key in none is a config error).
-    optional = dict.fromkeys(["description", "bullet_points", "brand", "color", "image", "price", "rating", "is_book"])
+    optional = dict.fromkeys(
+        ["description", "bullet_points", "brand", "color", "image", "price", "rating", "is_book"]
+    )
     products = [
-        {"asin": "A1", "title": "Red wool scarf", "category": ["Clothing"], "rating_count": 5, **optional},
+        {
+            "asin": "A1",
+            "title": "Red wool scarf",
+            "category": ["Clothing"],
+            "rating_count": 5,
+            **optional,
+        },
         {"asin": "A2", "title": "Steel bolt", "category": [], "rating_count": 1},
         {"asin": "A3", "title": "   ", "category": []},  # empty title
     ]
@@ -40,23 +52,36 @@ def _write_fixture(folder: Path) -> dict[str, str]:
         f.write("\n".join(json.dumps(p) for p in products) + "\n")
     queries = {"querySetQueries": [{"queryText": "red scarf"}, {"queryText": "bolt"}]}
     (folder / "esci_us_queryset.json").write_text(json.dumps(queries))
-    judgments = {"judgmentRatings": [
-        {"query": "red scarf", "ratings": [
-            {"docId": "A1", "rating": "100.000"},
-            {"docId": "A2", "rating": "0.000"},
-            {"docId": "A1", "rating": "10.000"},   # duplicate pair
-            {"docId": "A9", "rating": "100.000"},  # missing listing
-            {"docId": "A3", "rating": "1.000"},    # listing with an empty title (quarantined)
-        ]},
-        {"query": "bolt", "ratings": [
-            {"docId": "A2", "rating": "100.000"},
-            {"docId": "A1", "rating": "55.000"},   # unknown label
-        ]},
-    ]}
+    judgments = {
+        "judgmentRatings": [
+            {
+                "query": "red scarf",
+                "ratings": [
+                    {"docId": "A1", "rating": "100.000"},
+                    {"docId": "A2", "rating": "0.000"},
+                    {"docId": "A1", "rating": "10.000"},  # duplicate pair
+                    {"docId": "A9", "rating": "100.000"},  # missing listing
+                    {"docId": "A3", "rating": "1.000"},  # listing with an empty title (quarantined)
+                ],
+            },
+            {
+                "query": "bolt",
+                "ratings": [
+                    {"docId": "A2", "rating": "100.000"},
+                    {"docId": "A1", "rating": "55.000"},  # unknown label
+                ],
+            },
+        ]
+    }
     (folder / "esci_us_judgments.json").write_text(json.dumps(judgments))
-    return {role: hashlib.sha256((folder / name).read_bytes()).hexdigest() for role, name in
-            [("judgments", "esci_us_judgments.json"), ("queries", "esci_us_queryset.json"),
-             ("listings", "ubi_ecommerce_products.json.gz")]}
+    return {
+        role: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        for role, name in [
+            ("judgments", "esci_us_judgments.json"),
+            ("queries", "esci_us_queryset.json"),
+            ("listings", "ubi_ecommerce_products.json.gz"),
+        ]
+    }
 
 
 def _fixture_edits(folder: Path, shas: dict[str, str], policy: str) -> dict:
@@ -72,7 +97,13 @@ def test_bad_rows_are_quarantined_with_reasons(project, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     quarantine = pd.read_parquet(root / "data/prepared/quarantine.parquet")
     reasons = sorted(r.split(":")[0] for r in quarantine["reason"])
-    assert reasons == ["duplicate pair", "empty title", "missing listing", "missing listing", "unknown label"]
+    assert reasons == [
+        "duplicate pair",
+        "empty title",
+        "missing listing",
+        "missing listing",
+        "unknown label",
+    ]
     assert set(quarantine["file"]) == {"ubi_ecommerce_products.json.gz", "esci_us_judgments.json"}
     report = json.loads((root / "metrics/prepare.json").read_text())
     assert report["judgments"] == 3 and report["quarantined"] == 5
@@ -95,7 +126,9 @@ def test_checksum_mismatch_is_an_error(project, tmp_path: Path) -> None:
     root = project(edits=_fixture_edits(folder, shas, "quarantine"))
     result = run_stage("prepare", root)
     assert result.returncode == 2
-    assert "esci_us_queryset.json (" in result.stderr and "does not match the pinned" in result.stderr
+    assert (
+        "esci_us_queryset.json (" in result.stderr and "does not match the pinned" in result.stderr
+    )
     assert files_under(root, "data", "metrics") == []
 
 
@@ -103,7 +136,10 @@ def test_missing_files_without_download_is_an_error(project, tmp_path: Path) -> 
     root = project(edits={"data.mirror_dirs": [str(tmp_path / "nowhere")]})
     result = run_stage("prepare", root)
     assert result.returncode == 2
-    assert "not found in any mirror folder" in result.stderr and "data.download: false" in result.stderr
+    assert (
+        "not found in any mirror folder" in result.stderr
+        and "data.download: false" in result.stderr
+    )
 
 
 def test_download_when_no_mirror_has_the_files(project, tmp_path: Path) -> None:
@@ -122,14 +158,20 @@ def test_download_when_no_mirror_has_the_files(project, tmp_path: Path) -> None:
         mirror = tmp_path / "mirror"
         edits = _fixture_edits(mirror, shas, "quarantine")
         edits["data.download"] = True
-        for role, name in [("judgments", "esci_us_judgments.json"), ("queries", "esci_us_queryset.json"),
-                           ("listings", "ubi_ecommerce_products.json.gz")]:
+        for role, name in [
+            ("judgments", "esci_us_judgments.json"),
+            ("queries", "esci_us_queryset.json"),
+            ("listings", "ubi_ecommerce_products.json.gz"),
+        ]:
             edits[f"data.files.{role}.url"] = f"{base}/{name}"
         root = project(edits=edits)
         result = run_stage("prepare", root)
         assert result.returncode == 0, result.stderr
         assert sorted(p.name for p in mirror.iterdir()) == [
-            "esci_us_judgments.json", "esci_us_queryset.json", "ubi_ecommerce_products.json.gz"]
+            "esci_us_judgments.json",
+            "esci_us_queryset.json",
+            "ubi_ecommerce_products.json.gz",
+        ]
         # A download that does not match its pinned checksum is refused.
         (mirror / "esci_us_queryset.json").unlink()
         (served / "esci_us_queryset.json").write_text('{"querySetQueries": []}')

@@ -96,10 +96,16 @@ def test_bad_predictions_are_errors(golden, predictions):
 def test_table_is_json_and_markdown_names_every_tier(table, tmp_path):
     write_json(table, tmp_path / "tiers.json")
     markdown = render_markdown(table)
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in markdown.splitlines() if line.startswith("|")]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in markdown.splitlines()
+        if line.startswith("|")
+    ]
     header, delimiter, body = rows[0], rows[1], rows[2:]
     assert [row[0] for row in body] == list(table["tiers"])
-    assert all(set(cell) <= set(":-") for cell in delimiter) and all(len(row) == len(header) for row in rows)
+    assert all(set(cell) <= set(":-") for cell in delimiter) and all(
+        len(row) == len(header) for row in rows
+    )
     assert "F1 partially_relevant" in header and "vs noisy" in markdown
     assert "200/400" in [row[1] for row in body]
 

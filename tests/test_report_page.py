@@ -23,28 +23,73 @@ from relevance_kit.report_html import render_page
 
 GAINS = {"relevant": 1.0, "partially_relevant": 0.5, "irrelevant": 0.0}
 LABELS = list(GAINS)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM = (
+    shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+)
 
 
 def _parts(tmp_path: Path) -> dict:
     rng = np.random.default_rng(0)
-    golden = pd.DataFrame({"query_id": np.repeat([f"q{i}" for i in range(12)], 5), "listing_id": [f"l{i}" for i in range(60)]})
+    golden = pd.DataFrame(
+        {
+            "query_id": np.repeat([f"q{i}" for i in range(12)], 5),
+            "listing_id": [f"l{i}" for i in range(60)],
+        }
+    )
     golden["label"] = rng.choice(LABELS, size=60)
-    noisy = golden.assign(label=np.where(rng.random(60) < 0.7, golden["label"], rng.choice(LABELS, size=60)), score=np.nan)
-    tiers = tier_table(golden, {"student": noisy, "majority": noisy.assign(label="relevant")}, LABELS, 200, 0, "majority")
-    plot_confusion(tiers["tiers"]["student"]["confusion_matrix"], LABELS, tmp_path / "student.png", "student vs golden")
+    noisy = golden.assign(
+        label=np.where(rng.random(60) < 0.7, golden["label"], rng.choice(LABELS, size=60)),
+        score=np.nan,
+    )
+    tiers = tier_table(
+        golden,
+        {"student": noisy, "majority": noisy.assign(label="relevant")},
+        LABELS,
+        200,
+        0,
+        "majority",
+    )
+    plot_confusion(
+        tiers["tiers"]["student"]["confusion_matrix"],
+        LABELS,
+        tmp_path / "student.png",
+        "student vs golden",
+    )
 
-    log = golden.rename(columns={"query_id": "request_id"}).assign(query_id=lambda f: f["request_id"])
+    log = golden.rename(columns={"query_id": "request_id"}).assign(
+        query_id=lambda f: f["request_id"]
+    )
     ranked = lambda arm, order: log.assign(arm=arm, rank=order)
-    arms = pd.concat([ranked("baseline", np.tile(np.arange(1, 6), 12)), ranked("boost", np.tile(np.arange(5, 0, -1), 12))])
-    integration = analyse_log(arms, GAINS, 3, "baseline", ["boost"], label_source="human", n_resamples=200)
+    arms = pd.concat(
+        [
+            ranked("baseline", np.tile(np.arange(1, 6), 12)),
+            ranked("boost", np.tile(np.arange(5, 0, -1), 12)),
+        ]
+    )
+    integration = analyse_log(
+        arms, GAINS, 3, "baseline", ["boost"], label_source="human", n_resamples=200
+    )
     integration["scorer"] = "student"
     plot_effects(effect_rows(integration), str(tmp_path / "effects.png"), 3)
 
     values = 0.6 + rng.normal(0, 0.01, 20)
     values[15:] -= 0.1
-    series = pd.DataFrame({"day": pd.date_range("2026-01-01", periods=20).strftime("%Y-%m-%d"), "pct_relevant": values})
-    detected = detect(series, "pct_relevant", "cusum", window_days=7, min_history=5, drop_threshold=0.05, cusum_slack=0.5, cusum_limit=4)
+    series = pd.DataFrame(
+        {
+            "day": pd.date_range("2026-01-01", periods=20).strftime("%Y-%m-%d"),
+            "pct_relevant": values,
+        }
+    )
+    detected = detect(
+        series,
+        "pct_relevant",
+        "cusum",
+        window_days=7,
+        min_history=5,
+        drop_threshold=0.05,
+        cusum_slack=0.5,
+        cusum_limit=4,
+    )
     plot_series(detected, "pct_relevant", tmp_path / "series.png", "2026-01-16")
     monitoring = {
         "metric": "pct_relevant", "detector": "cusum", "tier": "teacher", "days": 20, "regression_from": "2026-01-16",
@@ -67,34 +112,74 @@ def _abtest(rng: np.random.Generator) -> dict:
     def requests(arm: str, n: int, shift: float) -> pd.DataFrame:
         qids = rng.choice(queries, size=n)
         value = np.clip([base[q] + shift + rng.normal(0, 0.05) for q in qids], 0, 1)
-        return pd.DataFrame({"request_id": [f"{arm}{i}" for i in range(n)], "query_id": qids, "arm": arm, "pct_relevant": value, "pct_irrelevant": 1 - value, "ndcg": value})
+        return pd.DataFrame(
+            {
+                "request_id": [f"{arm}{i}" for i in range(n)],
+                "query_id": qids,
+                "arm": arm,
+                "pct_relevant": value,
+                "pct_irrelevant": 1 - value,
+                "ndcg": value,
+            }
+        )
 
     per_request = pd.concat([requests("control", 150, 0.0), requests("treatment", 150, -0.1)])
     ab = AbLogConfig(
         control="control", requests_per_variant=150, pre_requests=150, bootstrap_resamples=200, confidence=0.95, alpha=0.05, power=0.8,
         detect={"pct_relevant": 0.02}, simulation=AbSimulation(start_date="2026-02-01", days=7, pre_days=7, requests_per_day=50, variants={"control": 0.0, "treatment": 0.1}),
     )  # fmt: skip
-    report = analyse_impressions(per_request, requests("pre", 150, 0.0), ab, k=10, label_source="teacher", seed=0)
+    report = analyse_impressions(
+        per_request, requests("pre", 150, 0.0), ab, k=10, label_source="teacher", seed=0
+    )
     return {**report, "injected": {"replaced_share": {"control": 0.0, "treatment": 0.1}}}
 
 
 def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
     parts = _parts(tmp_path)
     page = render_page(**parts)
-    for text in ("macro-F1", "student", "% fully relevant@3", "boost", "cusum", "2026-01-16", "data:image/png;base64,"):
+    for text in (
+        "macro-F1",
+        "student",
+        "% fully relevant@3",
+        "boost",
+        "cusum",
+        "2026-01-16",
+        "data:image/png;base64,",
+    ):
         assert text in page
     assert page.count("<img") == 3
-    assert "A/B test from the impression log" in page and "<td>treatment</td>" in page and "labelled by" in page
+    assert (
+        "A/B test from the impression log" in page
+        and "<td>treatment</td>" in page
+        and "labelled by" in page
+    )
     diff = parts["abtest"]["vs_control"]["treatment"]["pct_relevant"]
-    assert f"{diff['diff']:+.3f}" in page and f"[{diff['low']:+.3f}, {diff['high']:+.3f}]" in page  # Δ with its CI
+    assert (
+        f"{diff['diff']:+.3f}" in page and f"[{diff['low']:+.3f}, {diff['high']:+.3f}]" in page
+    )  # Δ with its CI
     assert f"{diff['cuped']['variance_reduction']:.0%}" in page
-    empty = render_page(**{**parts, "integration": None, "effects_png": None, "monitoring": None, "series_png": None, "abtest": None})
-    assert "dvc repro integrate" in empty and "dvc repro monitor" in empty and "dvc repro abtest" in empty
+    empty = render_page(
+        **{
+            **parts,
+            "integration": None,
+            "effects_png": None,
+            "monitoring": None,
+            "series_png": None,
+            "abtest": None,
+        }
+    )
+    assert (
+        "dvc repro integrate" in empty
+        and "dvc repro monitor" in empty
+        and "dvc repro abtest" in empty
+    )
 
 
 def test_page_renders_non_blank_in_headless_chromium(tmp_path: Path) -> None:
     if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium): the page cannot be rendered")
+        pytest.skip(
+            "chromium is not installed (apt-get install -y chromium): the page cannot be rendered"
+        )
     page = tmp_path / "index.html"
     page.write_text(render_page(**_parts(tmp_path)))
     shot = tmp_path / "shot.png"

@@ -25,7 +25,17 @@ def _log(listing_ids: list[object], query: object = "red shoes") -> pd.DataFrame
 
 def _run(root: Path, log: Path, capsys: pytest.CaptureFixture[str]) -> str:
     with pytest.raises(SystemExit) as exit_:
-        main(["--params", str(root / "params.yaml"), "run", "--log", str(log), "--series", str(root / "series.parquet")])
+        main(
+            [
+                "--params",
+                str(root / "params.yaml"),
+                "run",
+                "--log",
+                str(log),
+                "--series",
+                str(root / "series.parquet"),
+            ]
+        )
     assert exit_.value.code == 2
     assert not (root / "series.parquet").exists()
     return capsys.readouterr().err
@@ -35,7 +45,9 @@ def test_missing_empty_and_non_parquet_files_are_named(project, capsys) -> None:
     root = project()
     assert "missing.parquet: request log not found" in _run(root, root / "missing.parquet", capsys)
     (root / "empty.parquet").write_bytes(b"")
-    assert "empty.parquet: request log is an empty (0-byte) file" in _run(root, root / "empty.parquet", capsys)
+    assert "empty.parquet: request log is an empty (0-byte) file" in _run(
+        root, root / "empty.parquet", capsys
+    )
     _log(["a", "b"]).to_csv(root / "csv.parquet", index=False)
     err = _run(root, root / "csv.parquet", capsys)
     assert "csv.parquet: not a readable Parquet file" in err and "must be Parquet" in err, err
@@ -51,7 +63,9 @@ def test_missing_empty_and_non_parquet_files_are_named(project, capsys) -> None:
         (_log(["L1", "L2"]).drop(columns="position"), "missing column(s) ['position']"),
     ],
 )
-def test_bad_values_name_the_row_and_column(project, capsys, tmp_path: Path, frame: pd.DataFrame, named: str) -> None:
+def test_bad_values_name_the_row_and_column(
+    project, capsys, tmp_path: Path, frame: pd.DataFrame, named: str
+) -> None:
     root = project()
     log = tmp_path / "log.parquet"
     frame.to_parquet(log)
@@ -62,7 +76,9 @@ def test_bad_values_name_the_row_and_column(project, capsys, tmp_path: Path, fra
 def test_a_listing_id_that_is_not_a_string_is_refused() -> None:
     """A list where one listing id belongs (the old one-row-per-request shape): Parquet cannot
     mix the two in one column, so the in-memory frame is checked."""
-    with pytest.raises(DataError, match=r"row 1: column 'listing_id' = \['L2', 'L3'\] is not a string"):
+    with pytest.raises(
+        DataError, match=r"row 1: column 'listing_id' = \['L2', 'L3'\] is not a string"
+    ):
         read_request_log(_log(["L1", ["L2", "L3"]]))
 
 

@@ -41,7 +41,10 @@ RULES = [
 def esci(demo_data: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """queries, judgments (etsy3 labels), listings: the prepare stage's parquet files."""
     prepared = demo_data / "prepared"
-    return tuple(pd.read_parquet(prepared / f"{name}.parquet") for name in ("queries", "judgments", "listings"))
+    return tuple(
+        pd.read_parquet(prepared / f"{name}.parquet")
+        for name in ("queries", "judgments", "listings")
+    )
 
 
 def test_sampling_on_esci(esci):

@@ -188,7 +188,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
         model_dir = root / "models" / "student" / cfg.student.name
         summary = fit_student(cfg, model_dir / "runs", root / "dvclive", model_dir / "student.ckpt")
         listings = pd.read_parquet(root / "data/prepared/listings.parquet")
-        manifest = export_student(model_dir / "student.ckpt", listings, model_dir / "export", cfg.student.export, cfg.student.service)
+        manifest = export_student(
+            model_dir / "student.ckpt",
+            listings,
+            model_dir / "export",
+            cfg.student.export,
+            cfg.student.service,
+        )
         yield {
             "root": root,
             "cfg": cfg,
@@ -300,10 +306,18 @@ def test_service_refuses_a_lone_surrogate_naming_the_text(trained) -> None:
     from relevance_kit.student.scorer import RelevanceScorer
     from relevance_kit.student.service import create_app
 
-    client = TestClient(create_app(RelevanceScorer.load(trained["export"]), max_listing_ids=3, max_query_chars=20))
+    client = TestClient(
+        create_app(RelevanceScorer.load(trained["export"]), max_listing_ids=3, max_query_chars=20)
+    )
     for body, named in [
-        (b'{"query": "red \\ud83d scarf", "listing_ids": ["L-red-mug"]}', "query 'red \\ud83d scarf' is not valid Unicode"),
-        (b'{"query": "red mug", "listing_ids": ["L-red-mug", "L-\\udc00"]}', "listing_ids 'L-\\udc00' is not valid Unicode"),
+        (
+            b'{"query": "red \\ud83d scarf", "listing_ids": ["L-red-mug"]}',
+            "query 'red \\ud83d scarf' is not valid Unicode",
+        ),
+        (
+            b'{"query": "red mug", "listing_ids": ["L-red-mug", "L-\\udc00"]}',
+            "listing_ids 'L-\\udc00' is not valid Unicode",
+        ),
     ]:
         response = client.post("/score", content=body, headers={"content-type": "application/json"})
         assert response.status_code == 422 and named in response.json()["detail"], response.text

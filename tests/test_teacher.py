@@ -25,7 +25,11 @@ from relevance_kit.teacher.train import TeacherDataModule, build_module, make_tr
 from tests.conftest import REPO
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
-COLORS = {"relevant": (220, 30, 30), "partially_relevant": (30, 200, 30), "irrelevant": (30, 30, 220)}
+COLORS = {
+    "relevant": (220, 30, 30),
+    "partially_relevant": (30, 200, 30),
+    "irrelevant": (30, 30, 220),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -38,25 +42,44 @@ def one_thread() -> Any:
 
 
 def make_cfg(*overrides: str) -> RelevanceConfig:
-    return validate(yaml.safe_load(compose(["experiment=ci_tiny", *overrides], REPO / "conf")), REPO / "conf")
+    return validate(
+        yaml.safe_load(compose(["experiment=ci_tiny", *overrides], REPO / "conf")), REPO / "conf"
+    )
 
 
-def catalogue(tmp_path: Path, same_text: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def catalogue(
+    tmp_path: Path, same_text: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Six labelled pairs over two queries; each listing has a local image coloured by its label.
     With `same_text` every listing reads the same, so only the image tells the labels apart."""
-    titles = {"relevant": "red wool scarf", "partially_relevant": "wool gloves", "irrelevant": "garden hose"}
+    titles = {
+        "relevant": "red wool scarf",
+        "partially_relevant": "wool gloves",
+        "irrelevant": "garden hose",
+    }
     rows, pairs = [], []
     for i in range(6):
         label = LABELS[i % 3]
         image = tmp_path / f"l{i}.png"
         Image.new("RGB", (56, 56), COLORS[label]).save(image)
-        rows.append({"listing_id": f"l{i}", "title": "a product" if same_text else f"{titles[label]} {i}", "brand": None, "image_urls": [str(image)]})
-        pairs.append({"query_id": f"q{i % 2}", "listing_id": f"l{i}", "label": label, "rationale": None})
+        rows.append(
+            {
+                "listing_id": f"l{i}",
+                "title": "a product" if same_text else f"{titles[label]} {i}",
+                "brand": None,
+                "image_urls": [str(image)],
+            }
+        )
+        pairs.append(
+            {"query_id": f"q{i % 2}", "listing_id": f"l{i}", "label": label, "rationale": None}
+        )
     queries = pd.DataFrame({"query_id": ["q0", "q1"], "text": ["red scarf", "warm scarf"]})
     return queries, pd.DataFrame(rows), pd.DataFrame(pairs)
 
 
-def overfit(cfg: RelevanceConfig, tmp_path: Path, same_text: bool = False, return_bundle: bool = False) -> tuple[Any, ...]:
+def overfit(
+    cfg: RelevanceConfig, tmp_path: Path, same_text: bool = False, return_bundle: bool = False
+) -> tuple[Any, ...]:
     queries, listings, labelled = catalogue(tmp_path, same_text)
     bundle = load_teacher(cfg.teacher, LABELS)
     encoder = make_encoder(cfg, bundle)
@@ -66,12 +89,17 @@ def overfit(cfg: RelevanceConfig, tmp_path: Path, same_text: bool = False, retur
     losses: list[float] = []
 
     class Record(L.Callback):
-        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        def on_train_batch_end(
+            self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+        ) -> None:
             losses.append(float(outputs["loss"]))
 
     trainer = make_trainer(cfg, tmp_path / "run", tmp_path / "ckpt")
     trainer.callbacks.append(Record())
-    trainer.fit(module, datamodule=TeacherDataModule(features, features, 6, bundle.tokenizer.pad_token_id, 0))
+    trainer.fit(
+        module,
+        datamodule=TeacherDataModule(features, features, 6, bundle.tokenizer.pad_token_id, 0),
+    )
     probs = HFScorer(cfg, bundle, batch_size=4).score(pairs)
     if return_bundle:
         return losses, probs, list(labelled["label"]), bundle
@@ -84,14 +112,30 @@ def test_tiny_text_teacher_overfits_a_handful_of_pairs(tmp_path: Path) -> None:
     assert np.mean(losses[-5:]) < 0.2 * np.mean(losses[:3]), losses
     assert [LABELS[i] for i in probs.argmax(1)] == labels
     assert np.allclose(probs.sum(1), 1.0)
-    frame = soft_label_frame(pd.DataFrame({"query_id": ["q"] * 6, "listing_id": list("abcdef")}), probs, LABELS)
-    assert list(frame.columns) == ["query_id", "listing_id", "p_relevant", "p_partially_relevant", "p_irrelevant", "label", "entropy"]
+    frame = soft_label_frame(
+        pd.DataFrame({"query_id": ["q"] * 6, "listing_id": list("abcdef")}), probs, LABELS
+    )
+    assert list(frame.columns) == [
+        "query_id",
+        "listing_id",
+        "p_relevant",
+        "p_partially_relevant",
+        "p_irrelevant",
+        "label",
+        "entropy",
+    ]
     assert (frame["entropy"] >= 0).all()
 
 
 @pytest.mark.slow
 def test_tiny_vision_teacher_learns_labels_from_the_images_alone(tmp_path: Path) -> None:
-    cfg = make_cfg("teacher.kind=vision_lm", "teacher.model=tiny-random-qwen2-vl", "teacher.sees_images=true", "teacher.epochs=60", "teacher.optimizer.lr=0.01")
+    cfg = make_cfg(
+        "teacher.kind=vision_lm",
+        "teacher.model=tiny-random-qwen2-vl",
+        "teacher.sees_images=true",
+        "teacher.epochs=60",
+        "teacher.optimizer.lr=0.01",
+    )
     losses, probs, labels = overfit(cfg, tmp_path, same_text=True)
     assert np.mean(losses[-5:]) < 0.2 * np.mean(losses[:3]), losses
     assert [LABELS[i] for i in probs.argmax(1)] == labels  # identical text: the pixels decide
@@ -103,16 +147,23 @@ def test_training_resumes_from_the_last_checkpoint_without_repeating_steps(tmp_p
     cfg1 = make_cfg("teacher.epochs=1", "teacher.batch_size=2", "teacher.trainable_layers=1")
     bundle = load_teacher(cfg1.teacher, LABELS)
     encoder = make_encoder(cfg1, bundle)
-    features = [encoder.encode(p, with_target=True) for p in pairs_from_frames(labelled, queries, listings, "pairs")]
+    features = [
+        encoder.encode(p, with_target=True)
+        for p in pairs_from_frames(labelled, queries, listings, "pairs")
+    ]
     dm = TeacherDataModule(features, features, 2, bundle.tokenizer.pad_token_id, 0)
     first = make_trainer(cfg1, tmp_path / "run", tmp_path / "ckpt")
     first.fit(build_module(cfg1, bundle, encoder.first_token_ids), datamodule=dm)
     saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert saved["global_step"] == 3
-    assert saved["state_dict"] and all(k.startswith("model.model.layers.1.") or "norm" in k for k in saved["state_dict"]), "only trained weights are checkpointed"
+    assert saved["state_dict"] and all(
+        k.startswith("model.model.layers.1.") or "norm" in k for k in saved["state_dict"]
+    ), "only trained weights are checkpointed"
 
     cfg2 = make_cfg("teacher.epochs=2", "teacher.batch_size=2", "teacher.trainable_layers=1")
-    resumed_bundle = load_teacher(cfg2.teacher, LABELS, seed=1)  # different init: the checkpoint must restore it
+    resumed_bundle = load_teacher(
+        cfg2.teacher, LABELS, seed=1
+    )  # different init: the checkpoint must restore it
     module = build_module(cfg2, resumed_bundle, encoder.first_token_ids)
     steps: list[int] = []
 
@@ -131,7 +182,15 @@ def test_verbalizers_must_start_with_distinct_tokens() -> None:
     ids = verbalizer_ids(bundle.tokenizer, LABELS, {})
     assert len({t[0] for t in ids}) == 3
     with pytest.raises(ConfigError) as err:
-        verbalizer_ids(bundle.tokenizer, LABELS, {"relevant": "partially right", "partially_relevant": "partially"})
-    assert "relevant" in str(err.value) and "partially_relevant" in str(err.value) and "'partially'" in str(err.value)
+        verbalizer_ids(
+            bundle.tokenizer,
+            LABELS,
+            {"relevant": "partially right", "partially_relevant": "partially"},
+        )
+    assert (
+        "relevant" in str(err.value)
+        and "partially_relevant" in str(err.value)
+        and "'partially'" in str(err.value)
+    )
     with pytest.raises(ConfigError, match="not in the taxonomy"):
         verbalizer_ids(bundle.tokenizer, LABELS, {"exact": "exact"})

@@ -39,7 +39,12 @@ def test_lora_trains_only_the_adapters_in_bf16(tmp_path: Path) -> None:
     """A random 64-wide model with frozen random embeddings cannot be overfitted through
     rank-8 attention adapters (the loss plateaus, on CPU too); what must hold is that the
     loss falls and the base weights do not move."""
-    cfg = make_cfg("trainer=gpu", "teacher.epochs=20", "teacher.optimizer.lr=0.01", "teacher.lora={r: 8, alpha: 16, dropout: 0.0}")
+    cfg = make_cfg(
+        "trainer=gpu",
+        "teacher.epochs=20",
+        "teacher.optimizer.lr=0.01",
+        "teacher.lora={r: 8, alpha: 16, dropout: 0.0}",
+    )
     losses, _, _, bundle = overfit(cfg, tmp_path, return_bundle=True)
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.5, losses
     trainable = [name for name, p in bundle.model.named_parameters() if p.requires_grad]

@@ -35,15 +35,28 @@ def smollm2_dir(tmp_path_factory: pytest.TempPathFactory, llama_server: LlamaSer
     return out
 
 
-def test_hf_and_llama_cpp_server_agree_on_label_probabilities(tmp_path: Path, llama_server: LlamaServer, smollm2_dir: Path) -> None:  # noqa: F811
+def test_hf_and_llama_cpp_server_agree_on_label_probabilities(
+    tmp_path: Path,
+    llama_server: LlamaServer,  # noqa: F811 - the fixture imported above
+    smollm2_dir: Path,
+) -> None:
     torch.set_num_threads(1)
     cfg = make_cfg("teacher=smollm2_135m", f"teacher.model={smollm2_dir}")
     queries, listings, labelled = catalogue(tmp_path)
-    frame = pd.concat([labelled, labelled.assign(query_id=labelled["query_id"].map({"q0": "q1", "q1": "q0"}))])
+    frame = pd.concat(
+        [labelled, labelled.assign(query_id=labelled["query_id"].map({"q0": "q1", "q1": "q0"}))]
+    )
     pairs = pairs_from_frames(frame, queries, listings, "pairs")
     bundle = load_pretrained("causal_lm", smollm2_dir, LABELS)
     hf = HFScorer(cfg, bundle, batch_size=4).score(pairs)
-    inference = InferenceConfig(name="openai_compatible", backend="openai_compatible", batch_size=4, base_url=llama_server.base_url, served_model=llama_server.model, max_concurrency=4)
+    inference = InferenceConfig(
+        name="openai_compatible",
+        backend="openai_compatible",
+        batch_size=4,
+        base_url=llama_server.base_url,
+        served_model=llama_server.model,
+        max_concurrency=4,
+    )
     served = OpenAICompatibleScorer(cfg, bundle.tokenizer, inference).score(pairs)
     assert np.allclose(hf.sum(1), 1.0) and np.allclose(served.sum(1), 1.0)
     diff = np.abs(hf - served).max()

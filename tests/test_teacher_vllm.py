@@ -20,7 +20,10 @@ from tests.test_teacher import LABELS, catalogue, make_cfg
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.gpu,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None or not torch.cuda.is_available(), reason="needs vllm and a CUDA GPU"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None or not torch.cuda.is_available(),
+        reason="needs vllm and a CUDA GPU",
+    ),
 ]
 
 

@@ -14,7 +14,9 @@ LABELS = ["relevant", "partially_relevant", "irrelevant"]  # best first
     ("rule", "expected"),
     [("most_severe", "irrelevant"), ("least_severe", "relevant"), ("review", None)],
 )
-def test_both_callers_break_a_tie_by_the_same_rule(strict: bool, rule: str, expected: str | None) -> None:
+def test_both_callers_break_a_tie_by_the_same_rule(
+    strict: bool, rule: str, expected: str | None
+) -> None:
     result = vote({"relevant": 1, "irrelevant": 1}, LABELS, rule, strict_majority=strict)
     assert result.tied == ("relevant", "irrelevant") and not result.settled
     assert result.label == expected
@@ -32,13 +34,21 @@ def test_a_plurality_wins_for_the_annotator_but_not_outright_for_golden(rule: st
     annotator = vote(counts, LABELS, rule)
     assert annotator.settled and annotator.label == "partially_relevant"
     golden = vote(counts, LABELS, rule, strict_majority=True)
-    assert not golden.settled and golden.label == (None if rule == "review" else "partially_relevant")
+    assert not golden.settled and golden.label == (
+        None if rule == "review" else "partially_relevant"
+    )
 
 
 def test_a_strict_majority_settles_for_both() -> None:
     for strict in (False, True):
-        result = vote({"relevant": 1, "partially_relevant": 2}, LABELS, "review", strict_majority=strict)
-        assert result.settled and result.label == "partially_relevant" and (result.top, result.n) == (2, 3)
+        result = vote(
+            {"relevant": 1, "partially_relevant": 2}, LABELS, "review", strict_majority=strict
+        )
+        assert (
+            result.settled
+            and result.label == "partially_relevant"
+            and (result.top, result.n) == (2, 3)
+        )
 
 
 def test_no_votes_no_label() -> None:
@@ -53,4 +63,7 @@ def test_unknown_rule_is_a_config_error() -> None:
 
 
 def test_votes_text_lists_labels_with_votes_in_taxonomy_order() -> None:
-    assert votes_text({"irrelevant": 1, "relevant": 2, "partially_relevant": 0}, LABELS) == "relevant:2|irrelevant:1"
+    assert (
+        votes_text({"irrelevant": 1, "relevant": 2, "partially_relevant": 0}, LABELS)
+        == "relevant:2|irrelevant:1"
+    )

@@ -25,7 +25,9 @@ class Completion:
 
 
 def request_key(model: str, request: dict[str, Any], sample: int) -> str:
-    payload = json.dumps({"model": model, "request": request, "sample": sample}, sort_keys=True, default=str)
+    payload = json.dumps(
+        {"model": model, "request": request, "sample": sample}, sort_keys=True, default=str
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from relevance_kit.api_keys import api_key
 from relevance_kit.annotate.cache import Completion, ResponseCache, request_key
 from relevance_kit.annotate.verdict import verdict_schema
+from relevance_kit.api_keys import api_key
 from relevance_kit.config import AnnotatorConfig
 from relevance_kit.errors import ConfigError, RelevanceKitError
 
@@ -46,7 +46,13 @@ class ChatBackend(Protocol):
     async def close(self) -> None: ...
 
 
-def chat_request(cfg: AnnotatorConfig, messages: list[dict[str, Any]], labels: list[str], seed: int, json_answer: bool = True) -> dict[str, Any]:
+def chat_request(
+    cfg: AnnotatorConfig,
+    messages: list[dict[str, Any]],
+    labels: list[str],
+    seed: int,
+    json_answer: bool = True,
+) -> dict[str, Any]:
     """The request body (all but `model`): what the cache key hashes. Reasoning models take
     `reasoning_effort` and `max_completion_tokens` and reject `temperature`."""
     request: dict[str, Any] = {"messages": messages, "seed": seed}
@@ -59,9 +65,15 @@ def chat_request(cfg: AnnotatorConfig, messages: list[dict[str, Any]], labels: l
         request["temperature"] = cfg.temperature
     if json_answer and cfg.response_format == "json_schema":
         schema = verdict_schema(labels)
-        request["response_format"] = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema, "strict": True}}
+        request["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "verdict", "schema": schema, "strict": True},
+        }
     elif json_answer and cfg.response_format == "json_object_schema":
-        request["response_format"] = {"type": "json_object", "schema": verdict_schema(labels, cfg.max_rationale_chars)}
+        request["response_format"] = {
+            "type": "json_object",
+            "schema": verdict_schema(labels, cfg.max_rationale_chars),
+        }
     elif cfg.response_format != "text":
         request["response_format"] = {"type": "json_object"}
     return request
@@ -79,7 +91,9 @@ class OpenAIBackend:
         timeout = httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, MAX_CONNECT_S))
         self.max_retries = cfg.max_retries
         self._reported: set[tuple[int, str]] = set()
-        self._connect = lambda: AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout)
+        self._connect = lambda: AsyncOpenAI(
+            base_url=base_url, api_key=key, max_retries=0, timeout=timeout
+        )
         self._client: Any = None  # made inside the running event loop, closed at its end
 
     async def complete(self, request: dict[str, Any]) -> Completion:
@@ -107,7 +121,10 @@ class OpenAIBackend:
                         "provider's status"
                     ) from exc  # the last failure stays attached as the cause
                 wait = _backoff(attempt, exc)
-                if (attempt, error) not in self._reported:  # concurrent requests fail alike: say it once
+                if (
+                    attempt,
+                    error,
+                ) not in self._reported:  # concurrent requests fail alike: say it once
                     self._reported.add((attempt, error))
                     print(
                         f"annotator {self.name!r}: {self.base_url}: {error}; retry {attempt + 1} of "
@@ -135,7 +152,9 @@ def _describe(exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
     cause = exc.__cause__
     detail = f"HTTP {status}" if status is not None else type(exc).__name__
-    return f"{detail}: {exc}" + (f" ({type(cause).__name__}: {cause})" if cause and str(cause) not in str(exc) else "")
+    return f"{detail}: {exc}" + (
+        f" ({type(cause).__name__}: {cause})" if cause and str(cause) not in str(exc) else ""
+    )
 
 
 def _backoff(attempt: int, exc: Exception) -> float:
@@ -159,7 +178,9 @@ class HFLocalBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if cfg.sees_images:
-            raise ConfigError(f"annotator {cfg.name!r}: backend hf_local is text-only; set sees_images: false")
+            raise ConfigError(
+                f"annotator {cfg.name!r}: backend hf_local is text-only; set sees_images: false"
+            )
         self.model = f"{cfg.model}/{cfg.gguf_file}" if cfg.gguf_file else str(cfg.model)
         extra = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
         self.tokenizer = AutoTokenizer.from_pretrained(cfg.model, **extra)
@@ -172,9 +193,15 @@ class HFLocalBackend:
     def _generate(self, request: dict[str, Any]) -> Completion:
         import torch
 
-        ids = self.tokenizer.apply_chat_template(request["messages"], add_generation_prompt=True, return_tensors="pt")
+        ids = self.tokenizer.apply_chat_template(
+            request["messages"], add_generation_prompt=True, return_tensors="pt"
+        )
         temperature = request.get("temperature") or 0.0
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        sampling = (
+            {"do_sample": True, "temperature": temperature}
+            if temperature > 0
+            else {"do_sample": False}
+        )
         with self._lock, torch.inference_mode():
             torch.manual_seed(request["seed"])
             out = self.lm.generate(
@@ -182,7 +209,9 @@ class HFLocalBackend:
                 pad_token_id=self.tokenizer.eos_token_id, **sampling,
             )  # fmt: skip
         new = out[0, ids.shape[1] :]
-        return Completion(self.tokenizer.decode(new, skip_special_tokens=True), int(ids.shape[1]), len(new))
+        return Completion(
+            self.tokenizer.decode(new, skip_special_tokens=True), int(ids.shape[1]), len(new)
+        )
 
     async def close(self) -> None:
         return None
@@ -208,7 +237,9 @@ class Meter:
     def cost_usd(self) -> float:
         return self.cost_of(self.prompt_tokens, self.completion_tokens, self.cached_input_tokens)
 
-    def cost_of(self, prompt_tokens: int, completion_tokens: int, cached_input_tokens: int = 0) -> float:
+    def cost_of(
+        self, prompt_tokens: int, completion_tokens: int, cached_input_tokens: int = 0
+    ) -> float:
         if not self.prices:
             return 0.0
         cached_price = self.prices.get("cached_input", self.prices["input"])
@@ -262,7 +293,9 @@ class Meter:
 class Requester:
     """Cache -> budget -> concurrency limit -> backend -> cache: the one path to a model."""
 
-    def __init__(self, backend: ChatBackend, cache: ResponseCache, meter: Meter, max_concurrency: int) -> None:
+    def __init__(
+        self, backend: ChatBackend, cache: ResponseCache, meter: Meter, max_concurrency: int
+    ) -> None:
         self.backend, self.cache, self.meter = backend, cache, meter
         self.max_concurrency = max_concurrency
         self.start_run()
@@ -282,7 +315,10 @@ class Requester:
             self.meter.check()
             try:
                 completion = await self.backend.complete(request)
-            except (ConfigError, ServerUnavailable) as exc:  # auth, no server: stop every other request too
+            except (
+                ConfigError,
+                ServerUnavailable,
+            ) as exc:  # auth, no server: stop every other request too
                 self.meter.stopped = exc
                 raise
         self.cache.put(key, self.backend.model, completion)

@@ -17,7 +17,12 @@ from relevance_kit.prompts import Shot
 from relevance_kit.schemas import PAIR_KEY
 
 
-def choose_shots(cfg: RelevanceConfig, pool_pairs: pd.DataFrame, judgments: pd.DataFrame, golden_query_ids: set[str]) -> list[Shot]:
+def choose_shots(
+    cfg: RelevanceConfig,
+    pool_pairs: pd.DataFrame,
+    judgments: pd.DataFrame,
+    golden_query_ids: set[str],
+) -> list[Shot]:
     """`prompt.n_shots` examples: guideline examples first, then the pool label with the
     fewest shots so far gets the next one (seeded choice)."""
     n = cfg.prompt.n_shots
@@ -28,12 +33,16 @@ def choose_shots(cfg: RelevanceConfig, pool_pairs: pd.DataFrame, judgments: pd.D
     ][:n]
     leaked = set(pool_pairs["query_id"]) & golden_query_ids
     if leaked:
-        raise DataError(f"annotate pool shares {len(leaked)} query(ies) with golden, e.g. {sorted(leaked)[:3]}; re-run `sample`")
+        raise DataError(
+            f"annotate pool shares {len(leaked)} query(ies) with golden, e.g. {sorted(leaked)[:3]}; re-run `sample`"
+        )
     human = judgments[judgments["source"] == "human"].drop_duplicates(PAIR_KEY)
     candidates = pool_pairs.merge(human[[*PAIR_KEY, "label"]], on=PAIR_KEY)
     rng = np.random.default_rng(cfg.seed)
     by_label = {
-        label: candidates[candidates["label"] == label].sample(frac=1.0, random_state=rng).to_dict("records")
+        label: candidates[candidates["label"] == label]
+        .sample(frac=1.0, random_state=rng)
+        .to_dict("records")
         for label in cfg.taxonomy.ids
     }
     counts = {label: sum(s.label == label for s in shots) for label in cfg.taxonomy.ids}
@@ -41,7 +50,16 @@ def choose_shots(cfg: RelevanceConfig, pool_pairs: pd.DataFrame, judgments: pd.D
     while len(shots) < n and any(by_label.values()):
         label = min((lab for lab in labels if by_label[lab.id]), key=lambda lab: counts[lab.id])
         row = by_label[label.id].pop()
-        rationale = cfg.prompt.shot_rationale.format(label_display=label.display, definition=label.definition.strip())
-        shots.append(Shot(row["query"], {k: v for k, v in row.items() if k not in (*PAIR_KEY, "query", "label")}, label.id, rationale))
+        rationale = cfg.prompt.shot_rationale.format(
+            label_display=label.display, definition=label.definition.strip()
+        )
+        shots.append(
+            Shot(
+                row["query"],
+                {k: v for k, v in row.items() if k not in (*PAIR_KEY, "query", "label")},
+                label.id,
+                rationale,
+            )
+        )
         counts[label.id] += 1
     return shots

@@ -64,17 +64,27 @@ def build_graph(annotator: Annotator) -> Any:
 
     async def extract_entities(state: PairState) -> PairState:
         pair = state["pair"]
-        messages = [{"role": "user", "content": entity_prompt(a.prompt, pair["query"], pair["listing"])}]
+        messages = [
+            {"role": "user", "content": entity_prompt(a.prompt, pair["query"], pair["listing"])}
+        ]
         request = chat_request(a.cfg, messages, a.labels, a.seed, json_answer=False)
         answer = await a.request(request, sample=0)
         entities = _entities(answer.text)
-        return {"pair": {**pair, "listing": {**pair["listing"], "entities": entities}}} if entities else {}
+        return (
+            {"pair": {**pair, "listing": {**pair["listing"], "entities": entities}}}
+            if entities
+            else {}
+        )
 
     async def build_prompt(state: PairState) -> PairState:
         pair = state["pair"]
         images = pair.get("images", ()) if a.cfg.sees_images else ()
-        messages = chat_messages(a.prompt, a.taxonomy, a.guidelines, pair["query"], pair["listing"], a.shots, images)
-        samples = [Sample(index=i, answers=[], verdict=None, error=None) for i in range(a.cfg.samples)]
+        messages = chat_messages(
+            a.prompt, a.taxonomy, a.guidelines, pair["query"], pair["listing"], a.shots, images
+        )
+        samples = [
+            Sample(index=i, answers=[], verdict=None, error=None) for i in range(a.cfg.samples)
+        ]
         return {"messages": messages, "samples": samples}
 
     async def draw(state: PairState) -> PairState:
@@ -84,7 +94,10 @@ def build_graph(annotator: Annotator) -> Any:
             messages = list(state["messages"])
             if sample["answers"]:  # a re-ask: show the model its answer and what was wrong
                 reask = a.prompt.reask.format(error=sample["error"], label_ids=", ".join(a.labels))
-                messages += [{"role": "assistant", "content": sample["answers"][-1]}, {"role": "user", "content": reask}]
+                messages += [
+                    {"role": "assistant", "content": sample["answers"][-1]},
+                    {"role": "user", "content": reask},
+                ]
             request = chat_request(a.cfg, messages, a.labels, a.seed * 1000 + sample["index"])
             answer = await a.request(request, sample=sample["index"])
             return {**sample, "answers": [*sample["answers"], answer.text], "error": None}
@@ -96,7 +109,10 @@ def build_graph(annotator: Annotator) -> Any:
         for sample in state["samples"]:
             if sample["verdict"] is None and sample["error"] is None:
                 try:
-                    sample = {**sample, "verdict": parse_verdict(sample["answers"][-1], a.labels).model_dump()}
+                    sample = {
+                        **sample,
+                        "verdict": parse_verdict(sample["answers"][-1], a.labels).model_dump(),
+                    }
                 except InvalidAnswer as exc:
                     sample = {**sample, "error": str(exc)}
             samples.append(sample)
@@ -111,7 +127,12 @@ def build_graph(annotator: Annotator) -> Any:
         return sample["verdict"] is None and len(sample["answers"]) <= a.cfg.max_reasks
 
     async def vote(state: PairState) -> PairState:
-        return {"result": {**_key(state["pair"]), **majority(state["samples"], a.labels, a.cfg.tie_break)}}
+        return {
+            "result": {
+                **_key(state["pair"]),
+                **majority(state["samples"], a.labels, a.cfg.tie_break),
+            }
+        }
 
     async def route(state: PairState) -> PairState:
         result = state["result"]
@@ -145,7 +166,9 @@ def majority(samples: list[Sample], labels: list[str], tie_break: str) -> dict[s
         "self_consistency": won.top / len(samples) if samples else 0.0,
         "tie": len(won.tied) > 1,
         "votes": votes_text(counts, labels),
-        "shares": {lab: counts[lab] / len(verdicts) if verdicts else float("nan") for lab in labels},
+        "shares": {
+            lab: counts[lab] / len(verdicts) if verdicts else float("nan") for lab in labels
+        },
         "n_samples": len(samples),
         "n_invalid": len(invalid),
         "invalid_answers": json.dumps(invalid, ensure_ascii=False) if invalid else None,

@@ -30,11 +30,17 @@ def golden_subset(golden: pd.DataFrame, gate: AnnotatorGate, seed: int) -> pd.Da
         queries = queries.sample(n=min(gate.max_queries, len(queries)), random_state=seed)
     chosen = golden[golden["query_id"].isin(set(queries))]
     if gate.max_pairs_per_query is not None:
-        chosen = chosen.sample(frac=1.0, random_state=seed).groupby("query_id").head(gate.max_pairs_per_query)
+        chosen = (
+            chosen.sample(frac=1.0, random_state=seed)
+            .groupby("query_id")
+            .head(gate.max_pairs_per_query)
+        )
     return chosen.sort_index().reset_index(drop=True)
 
 
-def validation_report(golden: pd.DataFrame, predictions: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
+def validation_report(
+    golden: pd.DataFrame, predictions: pd.DataFrame, labels: list[str]
+) -> dict[str, Any]:
     """Macro-F1, per-class F1, kappa, confusion matrix (unresolved pairs count as errors) and
     agreement by self-consistency bucket."""
     merged = golden[["query_id", "listing_id", "label"]].merge(
@@ -44,7 +50,11 @@ def validation_report(golden: pd.DataFrame, predictions: pd.DataFrame, labels: l
     merged["agree"] = merged["label_true"] == merged["label_pred"]
     bucket = pd.cut(merged["self_consistency"], CONSISTENCY_BUCKETS, include_lowest=True)
     by_bucket = [
-        {"self_consistency": str(interval), "pairs": len(group), "agreement": float(group["agree"].mean()) if len(group) else None}
+        {
+            "self_consistency": str(interval),
+            "pairs": len(group),
+            "agreement": float(group["agree"].mean()) if len(group) else None,
+        }
         for interval, group in merged.groupby(bucket, observed=False)
     ]
     return {
@@ -60,10 +70,20 @@ def check_gate(report: dict[str, Any], gate: AnnotatorGate) -> dict[str, Any]:
     """The gate verdict: passed, and each threshold missed with the knob that sets it."""
     misses = []
     if report["macro_f1"] < gate.min_macro_f1:
-        misses.append(f"macro-F1 {report['macro_f1']:.3f} < annotator.gate.min_macro_f1 = {gate.min_macro_f1}")
+        misses.append(
+            f"macro-F1 {report['macro_f1']:.3f} < annotator.gate.min_macro_f1 = {gate.min_macro_f1}"
+        )
     if report["cohen_kappa"] < gate.min_kappa:
-        misses.append(f"kappa {report['cohen_kappa']:.3f} < annotator.gate.min_kappa = {gate.min_kappa}")
-    return {"passed": not misses, "misses": misses, "min_macro_f1": gate.min_macro_f1, "min_kappa": gate.min_kappa, "on_fail": gate.on_fail}
+        misses.append(
+            f"kappa {report['cohen_kappa']:.3f} < annotator.gate.min_kappa = {gate.min_kappa}"
+        )
+    return {
+        "passed": not misses,
+        "misses": misses,
+        "min_macro_f1": gate.min_macro_f1,
+        "min_kappa": gate.min_kappa,
+        "on_fail": gate.on_fail,
+    }
 
 
 def gate_message(annotator: str, n_pairs: int, misses: list[str]) -> str:
@@ -79,7 +99,14 @@ def write_tier_note(path: str | Path, note: str) -> None:
     """A predictions file that says why the tier has no predictions (e.g. annotator=human,
     whose labels ARE golden): zero rows, the reason in `df.attrs['tier_note']` (pandas keeps
     attrs in parquet metadata), so evaluate skips it instead of scoring it."""
-    frame = pd.DataFrame({"query_id": pd.Series(dtype=str), "listing_id": pd.Series(dtype=str), "label": pd.Series(dtype=str), "score": pd.Series(dtype=np.float64)})
+    frame = pd.DataFrame(
+        {
+            "query_id": pd.Series(dtype=str),
+            "listing_id": pd.Series(dtype=str),
+            "label": pd.Series(dtype=str),
+            "score": pd.Series(dtype=np.float64),
+        }
+    )
     frame.attrs["tier_note"] = note
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)

@@ -73,7 +73,9 @@ def _from_json(text: str) -> Verdict | None:
     return None
 
 
-_LABEL_LINE = re.compile(r"^\W*label\W*[:=]\s*\W*(?P<label>[A-Za-z][A-Za-z _-]*?)\W*$", re.IGNORECASE | re.MULTILINE)
+_LABEL_LINE = re.compile(
+    r"^\W*label\W*[:=]\s*\W*(?P<label>[A-Za-z][A-Za-z _-]*?)\W*$", re.IGNORECASE | re.MULTILINE
+)
 
 
 def _from_plain_text(text: str) -> Verdict | None:

@@ -43,7 +43,14 @@ def timed(fn: object, *args: object, **kwargs: object) -> tuple[object, float]:
     return out, time.perf_counter() - started
 
 
-def throughput(cfg: RelevanceConfig, teacher_dir: Path, pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame, scratch: Path) -> dict:
+def throughput(
+    cfg: RelevanceConfig,
+    teacher_dir: Path,
+    pairs: pd.DataFrame,
+    queries: pd.DataFrame,
+    listings: pd.DataFrame,
+    scratch: Path,
+) -> dict:
     """pairs/s in process and as Ray jobs with 1 and 2 actors, on the same pairs."""
     scorer = make_scorer(cfg, teacher_dir / "export", cfg.inference)
     score_frame(scorer, pairs.head(8), queries, listings, "warm-up")
@@ -57,17 +64,35 @@ def throughput(cfg: RelevanceConfig, teacher_dir: Path, pairs: pd.DataFrame, que
             ray_cfg = cfg.model_copy(update={"inference": cfg.inference.model_copy(update={
                 "backend": "ray", "ray": cfg.inference.ray.model_copy(update={"actors": actors, "shard_rows": max(1, len(pairs) // 8)}),
             })})  # fmt: skip
-            run, seconds = timed(label_pairs, ray_cfg, teacher_dir / "export", pairs, queries, listings, scratch / f"ray{actors}")
+            run, seconds = timed(
+                label_pairs,
+                ray_cfg,
+                teacher_dir / "export",
+                pairs,
+                queries,
+                listings,
+                scratch / f"ray{actors}",
+            )
             out[f"ray_{actors}_actors_pairs_per_s"] = round(len(pairs) / seconds, 2)
             out[f"ray_{actors}_actors_failed_rows"] = len(run.failed)
     finally:
         ray.shutdown()
-    out["ray_2_vs_1_actors"] = round(out["ray_2_actors_pairs_per_s"] / out["ray_1_actors_pairs_per_s"], 3)
-    out["ray_2_actors_vs_in_process"] = round(out["ray_2_actors_pairs_per_s"] / out["in_process_pairs_per_s"], 3)
+    out["ray_2_vs_1_actors"] = round(
+        out["ray_2_actors_pairs_per_s"] / out["ray_1_actors_pairs_per_s"], 3
+    )
+    out["ray_2_actors_vs_in_process"] = round(
+        out["ray_2_actors_pairs_per_s"] / out["in_process_pairs_per_s"], 3
+    )
     return out
 
 
-def monitoring(cfg: RelevanceConfig, teacher_dir: Path, requests: pd.DataFrame, listings: pd.DataFrame, scratch: Path) -> dict:
+def monitoring(
+    cfg: RelevanceConfig,
+    teacher_dir: Path,
+    requests: pd.DataFrame,
+    listings: pd.DataFrame,
+    scratch: Path,
+) -> dict:
     """Hit rate of day 2 after day 1, and one day's time at 100 and 1,000 requests."""
     version = teacher_version(cfg, teacher_dir)
     label_fn = teacher_label_fn(cfg, teacher_dir, scratch / "jobs")
@@ -87,7 +112,9 @@ def monitoring(cfg: RelevanceConfig, teacher_dir: Path, requests: pd.DataFrame, 
         "second_day_requests": len(second), "second_day_hit_rate": round(day2.store.hit_rate, 4),
         "second_day_pairs_scored": day2.store.misses, "first_day_pairs_scored": day1.store.misses,
     }  # fmt: skip
-    pool = requests.sample(n=1000, replace=len(requests) < 1000, random_state=0).assign(request_id=lambda f: [f"r{i}" for i in range(len(f))])
+    pool = requests.sample(n=1000, replace=len(requests) < 1000, random_state=0).assign(
+        request_id=lambda f: [f"r{i}" for i in range(len(f))]
+    )
     for n in (100, 1000):
         sampled = pool.head(n)
         store = scratch / f"day{n}.sqlite"
@@ -101,21 +128,38 @@ def monitoring(cfg: RelevanceConfig, teacher_dir: Path, requests: pd.DataFrame, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=int, default=256, help="pairs for the throughput comparison")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--pairs", type=int, default=256, help="pairs for the throughput comparison"
+    )
     parser.add_argument("--output", default="metrics/bench_labelling.json")
     args = parser.parse_args(argv)
-    cfg = validate(yaml.safe_load(compose(["experiment=cpu_demo", "teacher=minilm_cross_encoder", "inference=ray"])))
+    cfg = validate(
+        yaml.safe_load(
+            compose(["experiment=cpu_demo", "teacher=minilm_cross_encoder", "inference=ray"])
+        )
+    )
     cfg = cfg.model_copy(update={"inference": cfg.inference.model_copy(update={"backend": "hf"})})
     data = prepare_dataset(cfg)
     queries, listings = data.queries, data.listings
-    requests = read_request_log(simulated_log(cfg, queries, listings, data.judgments), "simulated request log")
-    pairs = data.judgments[["query_id", "listing_id"]].drop_duplicates().sample(n=args.pairs, random_state=0).reset_index(drop=True)
+    requests = read_request_log(
+        simulated_log(cfg, queries, listings, data.judgments), "simulated request log"
+    )
+    pairs = (
+        data.judgments[["query_id", "listing_id"]]
+        .drop_duplicates()
+        .sample(n=args.pairs, random_state=0)
+        .reset_index(drop=True)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         teacher_dir = scratch / "teacher"
         export(load_teacher(cfg.teacher, cfg.taxonomy.ids), teacher_dir / "export")
-        (teacher_dir / "decision.json").write_text(json.dumps(DecisionBiases(cfg.taxonomy.ids).to_dict()))
+        (teacher_dir / "decision.json").write_text(
+            json.dumps(DecisionBiases(cfg.taxonomy.ids).to_dict())
+        )
         result = {
             "teacher": cfg.teacher.name, "cores": os.cpu_count(), "batch_size": cfg.inference.batch_size,
             "labelling": throughput(cfg, teacher_dir, pairs, queries, listings, scratch),

@@ -226,7 +226,9 @@ def http_curves(
     curves: dict[str, list[dict]] = {name: [] for name in servers}
     try:
         for process, url in servers.values():
-            wait_healthy(f"{url}/healthz", process, timeout=600)  # two start at once on a busy machine
+            wait_healthy(
+                f"{url}/healthz", process, timeout=600
+            )  # two start at once on a busy machine
         os.sched_setaffinity(0, {client_core})
         for i, concurrency in enumerate(levels):
             for name in list(servers)[:: 1 if i % 2 == 0 else -1]:

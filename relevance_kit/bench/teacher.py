@@ -47,25 +47,51 @@ def timed(fn: object, *args: object) -> tuple[object, float]:
     return out, time.perf_counter() - started
 
 
-def generate_then_parse(cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list[Pair], batch_size: int, max_new_tokens: int) -> list[str | None]:
+def generate_then_parse(
+    cfg: RelevanceConfig,
+    bundle: TeacherBundle,
+    pairs: list[Pair],
+    batch_size: int,
+    max_new_tokens: int,
+) -> list[str | None]:
     """The slow way: greedy-generate a few tokens per pair and parse a label id from them."""
     tok = bundle.tokenizer
     renderer = make_encoder(cfg, bundle).renderer
     tok.padding_side = "left"
-    labels = sorted(cfg.taxonomy.ids, key=len, reverse=True)  # `partially_relevant` before `relevant`
+    labels = sorted(
+        cfg.taxonomy.ids, key=len, reverse=True
+    )  # `partially_relevant` before `relevant`
     found: list[str | None] = []
     with torch.inference_mode():
         for start in range(0, len(pairs), batch_size):
             texts = [renderer.text(p) for p in pairs[start : start + batch_size]]
             batch = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-            out = bundle.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id or tok.eos_token_id)
-            for text in tok.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True):
-                found.append(next((label for label in labels if label.replace("_", " ") in text.replace("_", " ")), None))
+            out = bundle.model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id or tok.eos_token_id,
+            )
+            for text in tok.batch_decode(
+                out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
+            ):
+                found.append(
+                    next(
+                        (
+                            label
+                            for label in labels
+                            if label.replace("_", " ") in text.replace("_", " ")
+                        ),
+                        None,
+                    )
+                )
     tok.padding_side = "right"
     return found
 
 
-def training_throughput(cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list[Pair], batch_size: int, steps: int) -> dict[str, float]:
+def training_throughput(
+    cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list[Pair], batch_size: int, steps: int
+) -> dict[str, float]:
     """Tokens/s of SFT steps (forward, backward, AdamW) with the configured trainable layers."""
     encoder = make_encoder(cfg, bundle)
     model = set_trainable(bundle, cfg.teacher.lora, cfg.teacher.trainable_layers).train()
@@ -83,10 +109,23 @@ def training_throughput(cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list
         tokens += int(batch["attention_mask"].sum())
     seconds = time.perf_counter() - started
     trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"tokens_per_second": tokens / seconds, "steps": steps, "batch_size": batch_size, "seconds": seconds, "trainable_parameters": trained, "target_mask_ignore_id": IGNORE}
+    return {
+        "tokens_per_second": tokens / seconds,
+        "steps": steps,
+        "batch_size": batch_size,
+        "seconds": seconds,
+        "trainable_parameters": trained,
+        "target_mask_ignore_id": IGNORE,
+    }
 
 
-def measure(cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list[Pair], batch_size: int, train_steps: int) -> dict:
+def measure(
+    cfg: RelevanceConfig,
+    bundle: TeacherBundle,
+    pairs: list[Pair],
+    batch_size: int,
+    train_steps: int,
+) -> dict:
     """Every figure of the benchmark, on the same pairs and model."""
     bundle.model.eval()
     sorted_scorer = HFScorer(cfg, bundle, batch_size, sort_by_length=True)
@@ -96,7 +135,9 @@ def measure(cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list[Pair], batc
     parsed, generate_s = timed(generate_then_parse, cfg, bundle, pairs, batch_size, 8)
     train = training_throughput(cfg, bundle, pairs, batch_size, train_steps)
     n = len(pairs)
-    lengths = [len(make_encoder(cfg, bundle).encode(p, with_target=False)["input_ids"]) for p in pairs]
+    lengths = [
+        len(make_encoder(cfg, bundle).encode(p, with_target=False)["input_ids"]) for p in pairs
+    ]
     return {
         "model": cfg.teacher.model, "pairs": n, "batch_size": batch_size, "torch_threads": torch.get_num_threads(),
         "prompt_tokens": {"mean": float(np.mean(lengths)), "min": int(min(lengths)), "max": int(max(lengths))},
@@ -122,7 +163,9 @@ def cross_encoder_bulk(pairs: list[Pair], labels: list[str], batch_size: int) ->
     reference.score(pairs[:batch_size])  # warm-up
     ref_probs, ref_s = timed(reference.score, pairs)
     gold = [p.label for p in pairs]
-    ref_f1 = classification_report(gold, [labels[i] for i in ref_probs.argmax(1)], labels)["macro_f1"]
+    ref_f1 = classification_report(gold, [labels[i] for i in ref_probs.argmax(1)], labels)[
+        "macro_f1"
+    ]
     result: dict = {
         "model": str(folder) if folder == trained else "packaged MiniLM, untrained head (no trained teacher export here)",
         "pairs": len(pairs), "batch_size": batch_size, "threads": torch.get_num_threads(),
@@ -154,14 +197,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--output", default="metrics/bench_teacher.json")
     parser.add_argument("--cross-encoder-pairs", type=int, default=256)
-    parser.add_argument("--only", choices=["all", "cross_encoder"], default="all", help="cross_encoder: skip the SmolLM2 figures")
+    parser.add_argument(
+        "--only",
+        choices=["all", "cross_encoder"],
+        default="all",
+        help="cross_encoder: skip the SmolLM2 figures",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = validate(compose_yaml(["teacher=smollm2_135m"]))
     prepared = Path(cfg.paths.prepared)
     golden_all = read_parquet(Path(cfg.paths.golden) / "golden.parquet")
-    queries, listings = read_parquet(prepared / "queries.parquet"), read_parquet(prepared / "listings.parquet")
+    queries, listings = (
+        read_parquet(prepared / "queries.parquet"),
+        read_parquet(prepared / "listings.parquet"),
+    )
     golden = golden_all.sample(min(args.pairs, len(golden_all)), random_state=0)
     pairs = pairs_from_frames(golden, queries, listings, "golden sample")
     result = {}

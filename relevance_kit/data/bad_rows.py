@@ -23,10 +23,17 @@ class BadRows:
     def add(self, file: str, row: int | str, reason: str, record: Any) -> None:
         """Record a bad row; `row` locates it in the file ("line 3", "row 7", a JSON path)."""
         if self.policy == "error":
-            raise DataError(f"{file}: {row}: {reason} (set data.on_bad_rows: quarantine to set such rows aside)")
+            raise DataError(
+                f"{file}: {row}: {reason} (set data.on_bad_rows: quarantine to set such rows aside)"
+            )
         self._where.add((file, str(row)))
         self.rows.append(
-            {"file": file, "row": str(row), "reason": reason, "record": json.dumps(record, default=str, sort_keys=True)}
+            {
+                "file": file,
+                "row": str(row),
+                "reason": reason,
+                "record": json.dumps(record, default=str, sort_keys=True),
+            }
         )
 
     def has(self, file: str, row: int | str) -> bool:

@@ -43,7 +43,9 @@ def locate(spec: DataFile, mirror_dirs: list[str], download: bool) -> Path:
 def _verify(path: Path, spec: DataFile) -> None:
     actual = sha256_of(path)
     if actual != spec.sha256:
-        raise DataError(f"{spec.filename} ({path}): sha256 {actual} does not match the pinned {spec.sha256}")
+        raise DataError(
+            f"{spec.filename} ({path}): sha256 {actual} does not match the pinned {spec.sha256}"
+        )
 
 
 def _download(spec: DataFile, target: Path) -> None:

@@ -124,4 +124,3 @@ def _adjudicator_labels(judgments: pd.DataFrame, pairs: pd.Index, where: str | P
             f"{list(conflicting.index[conflicting][:_SHOWN])}"
         )
     return given.first().reindex(pairs).astype(object)
-

@@ -78,7 +78,9 @@ def recorded_disagreement(judgments: pd.DataFrame) -> dict[str, Any]:
     Empty when no judgment says (the column is absent or null)."""
     if "raters_disagreed" not in judgments or judgments["raters_disagreed"].isna().all():
         return {}
-    flags = judgments.dropna(subset=["raters_disagreed"]).groupby(PAIR_KEY)["raters_disagreed"].any()
+    flags = (
+        judgments.dropna(subset=["raters_disagreed"]).groupby(PAIR_KEY)["raters_disagreed"].any()
+    )
     return {
         "raters_disagreed_share": float(flags.mean()),
         "raters_disagreed_pairs": int(flags.sum()),

@@ -13,7 +13,11 @@ import pandas as pd
 from relevance_kit.errors import DataError
 from relevance_kit.golden.aggregate import aggregate_golden
 from relevance_kit.golden.agreement import agreement_report, recorded_disagreement
-from relevance_kit.golden.review_files import ReviewImport, import_label_studio_export, import_review_csv
+from relevance_kit.golden.review_files import (
+    ReviewImport,
+    import_label_studio_export,
+    import_review_csv,
+)
 from relevance_kit.schemas import PAIR_KEY
 
 
@@ -24,14 +28,18 @@ class GoldenSet:
     report: dict[str, Any]
 
 
-def read_annotation_file(path: str | Path, labels: list[str], display: dict[str, str]) -> ReviewImport:
+def read_annotation_file(
+    path: str | Path, labels: list[str], display: dict[str, str]
+) -> ReviewImport:
     """A filled-in review file: CSV (ours) or a Label Studio JSON export, by extension."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
         return import_review_csv(path, labels, display)
     if path.suffix.lower() == ".json":
         return import_label_studio_export(path, labels, display)
-    raise DataError(f"{path}: annotation files must be .csv (review sheet) or .json (Label Studio export)")
+    raise DataError(
+        f"{path}: annotation files must be .csv (review sheet) or .json (Label Studio export)"
+    )
 
 
 def build_golden(
@@ -48,17 +56,23 @@ def build_golden(
     extra = [imp.judgments.assign(source_file=name) for name, imp in imports.items()]
     all_judgments = pd.concat([human.assign(source_file="dataset"), *extra], ignore_index=True)
     all_judgments = all_judgments.merge(pairs[PAIR_KEY], on=PAIR_KEY, how="inner")
-    unjudged = pairs[PAIR_KEY].merge(all_judgments[PAIR_KEY].drop_duplicates(), on=PAIR_KEY, how="left", indicator=True)
+    unjudged = pairs[PAIR_KEY].merge(
+        all_judgments[PAIR_KEY].drop_duplicates(), on=PAIR_KEY, how="left", indicator=True
+    )
     unjudged = unjudged[unjudged["_merge"] == "left_only"]
     aggregated = aggregate_golden(all_judgments, labels, tie_break)
     resolved = aggregated[aggregated["label"].notna()].reset_index(drop=True)
     review = aggregated[aggregated["label"].isna()].merge(context, on=PAIR_KEY, how="left")
-    golden_human = human.merge(pairs[PAIR_KEY], on=PAIR_KEY)  # the dataset's own, for its recorded disagreement
+    golden_human = human.merge(
+        pairs[PAIR_KEY], on=PAIR_KEY
+    )  # the dataset's own, for its recorded disagreement
     report = {
         "golden_pairs": len(resolved),
         "golden_queries": int(resolved["query_id"].nunique()),
         "labels": {k: int(v) for k, v in resolved["label"].value_counts().sort_index().items()},
-        "resolution": {k: int(v) for k, v in aggregated["resolution"].value_counts().sort_index().items()},
+        "resolution": {
+            k: int(v) for k, v in aggregated["resolution"].value_counts().sort_index().items()
+        },
         "to_review": len(review),
         "pairs_without_judgment": len(unjudged),
         "skipped_in_files": {name: len(imp.skipped) for name, imp in imports.items()},

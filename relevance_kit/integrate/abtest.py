@@ -35,7 +35,11 @@ def paired_differences(
         raise DataError(f"arm(s) {missing} not in the result log; it has {sorted(arms)}")
     chosen = per_request[per_request["arm"].isin([control, treatment])]
     means = chosen.groupby(["query_id", "arm"])[metric].mean().unstack("arm")
-    paired = means[[control, treatment]].dropna().rename(columns={control: "control", treatment: "treatment"})
+    paired = (
+        means[[control, treatment]]
+        .dropna()
+        .rename(columns={control: "control", treatment: "treatment"})
+    )
     paired["diff"] = paired["treatment"] - paired["control"]
     return paired
 
@@ -47,7 +51,11 @@ def paired_test(
     p-values, and the standard deviation of the differences (for the power calculator)."""
     d = np.asarray(diffs, dtype=np.float64)
     n = len(d)
-    out = {"n": n, "diff": float(d.mean()) if n else np.nan, "sd_diff": float(d.std(ddof=1)) if n > 1 else np.nan}
+    out = {
+        "n": n,
+        "diff": float(d.mean()) if n else np.nan,
+        "sd_diff": float(d.std(ddof=1)) if n > 1 else np.nan,
+    }
     if n < 2 or np.allclose(d, d[0]):
         # no spread: nothing to resample or test (identical arms give diff 0, p 1)
         p = 1.0 if n >= 2 and d[0] == 0 else np.nan
@@ -122,13 +130,20 @@ def analyse_log(
         "control": control,
         "n_queries": int(per_request["query_id"].nunique()),
         "arms": {
-            arm: per_request.loc[per_request["arm"] == arm, [*METRICS, "unjudged_at_k"]].mean().to_dict()
+            arm: per_request.loc[per_request["arm"] == arm, [*METRICS, "unjudged_at_k"]]
+            .mean()
+            .to_dict()
             for arm in [control, *treatments]
         },
         "vs_control": {
             arm: compare_arms(
-                per_request, control, arm, n_resamples=n_resamples, confidence=confidence,
-                seed=seed, detect=detect,
+                per_request,
+                control,
+                arm,
+                n_resamples=n_resamples,
+                confidence=confidence,
+                seed=seed,
+                detect=detect,
             )
             for arm in treatments
         },
@@ -149,11 +164,15 @@ def paired_power(n: int, effect: float, sd_diff: float, alpha: float = 0.05) -> 
     return float(stats.nct.sf(t_crit, df, nc) + stats.nct.cdf(-t_crit, df, nc))
 
 
-def paired_sample_size(effect: float, sd_diff: float, alpha: float = 0.05, power: float = 0.8) -> int:
+def paired_sample_size(
+    effect: float, sd_diff: float, alpha: float = 0.05, power: float = 0.8
+) -> int:
     """Smallest number of pairs (queries, or sampled requests) whose paired t-test reaches
     `power`: starts from the normal approximation and steps to the exact t answer."""
     if effect == 0 or sd_diff <= 0:
-        raise DataError(f"sample size needs a non-zero effect and sd_diff > 0 (got {effect}, {sd_diff})")
+        raise DataError(
+            f"sample size needs a non-zero effect and sd_diff > 0 (got {effect}, {sd_diff})"
+        )
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
     n = max(2, int(np.ceil((z * sd_diff / abs(effect)) ** 2)))
     while paired_power(n, effect, sd_diff, alpha) < power:
@@ -166,32 +185,65 @@ def paired_sample_size(effect: float, sd_diff: float, alpha: float = 0.05, power
 # --- two independent samples: a live A/B test randomised by request ---------------------------
 
 
-def mean_interval(values: Sequence[float], n_resamples: int, confidence: float, seed: int) -> dict[str, float]:
+def mean_interval(
+    values: Sequence[float], n_resamples: int, confidence: float, seed: int
+) -> dict[str, float]:
     """Mean with its percentile bootstrap interval (scipy.stats.bootstrap)."""
     x = np.asarray(values, dtype=np.float64)
     out = {"n": len(x), "mean": float(x.mean()) if len(x) else np.nan}
     if len(x) < 2 or np.allclose(x, x[0]):
         return {**out, "low": out["mean"], "high": out["mean"]}
-    boot = stats.bootstrap((x,), np.mean, n_resamples=n_resamples, confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
-    return {**out, "low": float(boot.confidence_interval.low), "high": float(boot.confidence_interval.high)}
+    boot = stats.bootstrap(
+        (x,),
+        np.mean,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return {
+        **out,
+        "low": float(boot.confidence_interval.low),
+        "high": float(boot.confidence_interval.high),
+    }
 
 
 def two_sample_test(
-    control: Sequence[float], treatment: Sequence[float], n_resamples: int, confidence: float, seed: int
+    control: Sequence[float],
+    treatment: Sequence[float],
+    n_resamples: int,
+    confidence: float,
+    seed: int,
 ) -> dict[str, float]:
     """treatment - control: difference of means with a percentile bootstrap interval that
     resamples each arm on its own, Welch's t-test p-value, and the pooled sd (for sizing)."""
     a, b = np.asarray(control, dtype=np.float64), np.asarray(treatment, dtype=np.float64)
-    sd = float(np.sqrt((a.var(ddof=1) * (len(a) - 1) + b.var(ddof=1) * (len(b) - 1)) / (len(a) + len(b) - 2)))
+    sd = float(
+        np.sqrt(
+            (a.var(ddof=1) * (len(a) - 1) + b.var(ddof=1) * (len(b) - 1)) / (len(a) + len(b) - 2)
+        )
+    )
     diff = float(b.mean() - a.mean())
     if sd == 0:
-        return {"diff": diff, "low": diff, "high": diff, "p_value": 1.0 if diff == 0 else 0.0, "sd": sd}
+        return {
+            "diff": diff,
+            "low": diff,
+            "high": diff,
+            "p_value": 1.0 if diff == 0 else 0.0,
+            "sd": sd,
+        }
     boot = stats.bootstrap(
         (a, b), lambda x, y, axis=-1: np.mean(y, axis=axis) - np.mean(x, axis=axis), n_resamples=n_resamples,
         confidence_level=confidence, method="percentile", vectorized=True, rng=np.random.default_rng(seed),
     )  # fmt: skip
     p_value = float(stats.ttest_ind(b, a, equal_var=False).pvalue)
-    return {"diff": diff, "low": float(boot.confidence_interval.low), "high": float(boot.confidence_interval.high), "p_value": p_value, "sd": sd}
+    return {
+        "diff": diff,
+        "low": float(boot.confidence_interval.low),
+        "high": float(boot.confidence_interval.high),
+        "p_value": p_value,
+        "sd": sd,
+    }
 
 
 def cuped(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
@@ -211,7 +263,13 @@ def requests_per_variant(effect: float, sd: float, alpha: float = 0.05, power: f
     if effect == 0 or sd <= 0:
         raise DataError(f"sample size needs a non-zero effect and sd > 0 (got {effect}, {sd})")
     analysis, d = TTestIndPower(), abs(effect) / sd
-    n = analysis.solve_power(effect_size=d, alpha=alpha, power=power, ratio=1.0, alternative="two-sided")
+    n = analysis.solve_power(
+        effect_size=d, alpha=alpha, power=power, ratio=1.0, alternative="two-sided"
+    )
     if not np.isfinite(n):  # its root finder gives up where the answer is a handful of requests
-        n = next(k for k in range(2, 1_000_000) if analysis.power(d, nobs1=k, alpha=alpha, ratio=1.0) >= power)
+        n = next(
+            k
+            for k in range(2, 1_000_000)
+            if analysis.power(d, nobs1=k, alpha=alpha, ratio=1.0) >= power
+        )
     return int(np.ceil(n))

@@ -49,7 +49,9 @@ def add_features(
     return out
 
 
-def popularity_baseline(candidates: pd.DataFrame, bm25_weight: float, popularity_weight: float) -> np.ndarray:
+def popularity_baseline(
+    candidates: pd.DataFrame, bm25_weight: float, popularity_weight: float
+) -> np.ndarray:
     """The baseline score: BM25 and log1p(rating_count), each standardised within its query,
     blended with the configured weights (engagement-trained search leans on popularity)."""
     grouped = candidates.groupby("query_id")

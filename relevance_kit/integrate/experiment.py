@@ -24,10 +24,16 @@ from relevance_kit.io import atomic_path
 from relevance_kit.lexical import CatalogBM25
 from relevance_kit.schemas import METRICS, PAIR_KEY, expected_gain, prob_column
 
-METRIC_TITLES = {"pct_relevant": "% fully relevant", "pct_irrelevant": "% irrelevant", "ndcg": "nDCG"}
+METRIC_TITLES = {
+    "pct_relevant": "% fully relevant",
+    "pct_irrelevant": "% irrelevant",
+    "ndcg": "nDCG",
+}
 
 
-def with_predictions(pairs: pd.DataFrame, scorer: PairScorer, gains: Mapping[str, float]) -> pd.DataFrame:
+def with_predictions(
+    pairs: pd.DataFrame, scorer: PairScorer, gains: Mapping[str, float]
+) -> pd.DataFrame:
     """`pairs` with the scorer's p_<label>, pred_gain (expected gain) and pred_worst."""
     scored = scorer.score_pairs(pairs[PAIR_KEY])
     out = pairs.reset_index(drop=True).join(scored.drop(columns=PAIR_KEY))
@@ -55,11 +61,15 @@ def run_simulation(
     """The result log of every arm on the held-out queries (`held_out`: their judged pairs);
     the ranker learns from `train` (judged pairs of other queries)."""
     index = CatalogBM25(listings)
-    cands = add_features(build_candidates(held_out, queries, index, retrieve_k), listings, queries, index)
+    cands = add_features(
+        build_candidates(held_out, queries, index, retrieve_k), listings, queries, index
+    )
     cands = with_predictions(cands, scorer, gains)
     cands["score"] = popularity_baseline(cands, bm25_weight, popularity_weight)
     cands["shown"] = True
-    train_frame = with_predictions(add_features(train[[*PAIR_KEY, "label"]], listings, queries, index), scorer, gains)
+    train_frame = with_predictions(
+        add_features(train[[*PAIR_KEY, "label"]], listings, queries, index), scorer, gains
+    )
     ranker = LambdaRanker(train_frame, gains, seed, ranker_params)
     state = SearchState(cands, list(gains), k, ranker.scores)
     return simulate(state, modes)
@@ -90,7 +100,9 @@ def integration_report(
     if ranker_arms:
         per_request = request_metrics(log, gains, k, unjudged)
         report["vs_ranker"] = {
-            arm: compare_arms(per_request, RANKER, arm, n_resamples=n_resamples, confidence=confidence, seed=seed)
+            arm: compare_arms(
+                per_request, RANKER, arm, n_resamples=n_resamples, confidence=confidence, seed=seed
+            )
             for arm in ranker_arms
         }
     return report
@@ -117,12 +129,21 @@ def render_markdown(report: dict) -> str:
         cells = [arm, *(f"{means[m]:.3f}" for m in METRICS), f"{means['unjudged_at_k']:.3f}"]
         vs = report["vs_control"].get(arm)
         for m in METRICS:
-            cells += ["reference", ""] if vs is None else [_delta(vs[m]), f"{vs[m]['p_ttest']:.3g} / {vs[m]['p_wilcoxon']:.3g}"]
+            cells += (
+                ["reference", ""]
+                if vs is None
+                else [_delta(vs[m]), f"{vs[m]['p_ttest']:.3g} / {vs[m]['p_wilcoxon']:.3g}"]
+            )
         rows.append(cells)
-    lines += ["", pd.DataFrame(rows, columns=header).to_markdown(index=False, disable_numparse=True)]
+    lines += [
+        "",
+        pd.DataFrame(rows, columns=header).to_markdown(index=False, disable_numparse=True),
+    ]
     for arm, vs in report.get("vs_ranker", {}).items():
         lines.append("")
-        deltas = "; ".join(f"Δ {METRIC_TITLES[m]} {_delta(vs[m])}, p {vs[m]['p_ttest']:.3g}" for m in METRICS)
+        deltas = "; ".join(
+            f"Δ {METRIC_TITLES[m]} {_delta(vs[m])}, p {vs[m]['p_ttest']:.3g}" for m in METRICS
+        )
         lines.append(f"{arm} vs the ranker without relevance: {deltas}")
     return "\n".join(lines) + "\n"
 

@@ -61,7 +61,9 @@ class Filter(Mode):
     def apply(self, state: SearchState) -> SearchState:
         label = self.label or state.labels[-1]
         if label not in state.labels:
-            raise ConfigError(f"filter.label = {label!r}: not a taxonomy label {list(state.labels)}")
+            raise ConfigError(
+                f"filter.label = {label!r}: not a taxonomy label {list(state.labels)}"
+            )
         cands = state.candidates.copy()
         cands["shown"] &= ~(cands[prob_column(label)] > self.threshold)
         return replace(state, candidates=cands)
@@ -106,7 +108,9 @@ class Boost(Mode):
             raise ConfigError("boost.rules: give at least one rule {min_prob[, label]}")
         for i, rule in enumerate(rules):
             if "min_prob" not in rule or not set(rule) <= {"label", "min_prob"}:
-                raise ConfigError(f"boost.rules[{i}] = {dict(rule)}: a rule has the keys min_prob and (optional) label")
+                raise ConfigError(
+                    f"boost.rules[{i}] = {dict(rule)}: a rule has the keys min_prob and (optional) label"
+                )
         self.rules = [dict(rule) for rule in rules]
         self.window = window
 
@@ -114,7 +118,9 @@ class Boost(Mode):
         rules = [{"label": state.labels[0], **rule} for rule in self.rules]
         for i, rule in enumerate(rules):
             if rule["label"] not in state.labels:
-                raise ConfigError(f"boost.rules[{i}].label = {rule['label']!r}: not a taxonomy label {list(state.labels)}")
+                raise ConfigError(
+                    f"boost.rules[{i}].label = {rule['label']!r}: not a taxonomy label {list(state.labels)}"
+                )
         window = self.window or state.k
         cands = state.candidates.copy()
         tier = np.full(len(cands), len(rules))
@@ -133,7 +139,9 @@ class Boost(Mode):
 def positions(cands: pd.DataFrame) -> np.ndarray:
     """0-based position of each shown candidate in its query's ranking by score (ties by
     listing id, so rankings are deterministic); hidden candidates get a large position."""
-    ranked = cands[cands["shown"]].sort_values(["query_id", "score", "listing_id"], ascending=[True, False, True])
+    ranked = cands[cands["shown"]].sort_values(
+        ["query_id", "score", "listing_id"], ascending=[True, False, True]
+    )
     pos = pd.Series(np.iinfo(np.int32).max, index=cands.index, dtype=np.int64)
     pos[ranked.index] = ranked.groupby("query_id").cumcount()
     return pos.to_numpy()
@@ -158,6 +166,8 @@ def instantiate_modes(configs: Sequence[dict[str, Any]]) -> list[Mode]:
             cause = exc.__cause__ if isinstance(exc.__cause__, ConfigError) else exc
             raise ConfigError(f"integration.modes[{i}] ({conf.get('_target_')}): {cause}") from None
         if not isinstance(mode, Mode):
-            raise ConfigError(f"integration.modes[{i}]: {conf.get('_target_')} is not an integration Mode")
+            raise ConfigError(
+                f"integration.modes[{i}]: {conf.get('_target_')} is not an integration Mode"
+            )
         modes.append(mode)
     return modes

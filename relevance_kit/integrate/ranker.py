@@ -36,7 +36,9 @@ class RankerSpec:
 class LambdaRanker:
     """Trains one LGBMRanker per spec (cached) on `train` and scores candidate frames."""
 
-    def __init__(self, train: pd.DataFrame, gains: Mapping[str, float], seed: int, params: Mapping[str, Any]) -> None:
+    def __init__(
+        self, train: pd.DataFrame, gains: Mapping[str, float], seed: int, params: Mapping[str, Any]
+    ) -> None:
         labels = list(gains)
         grade = {label: len(labels) - 1 - i for i, label in enumerate(labels)}
         self.train = train.sort_values("query_id", kind="stable").reset_index(drop=True)
@@ -50,7 +52,9 @@ class LambdaRanker:
         if spec not in self._models:
             weights = None
             if spec.weight_floor is not None:
-                weights = spec.weight_floor + (1 - spec.weight_floor) * self.train["pred_gain"].to_numpy()
+                weights = (
+                    spec.weight_floor + (1 - spec.weight_floor) * self.train["pred_gain"].to_numpy()
+                )
             model = lgb.LGBMRanker(
                 objective="lambdarank", label_gain=self.label_gain, random_state=self.seed,
                 n_jobs=1, verbose=-1, **self.params,

@@ -86,7 +86,12 @@ def request_metrics(
         frame["gain"] = probs @ np.asarray([gains[label] for label in labels])
         frame["judged"] = True
     rows = [
-        {"request_id": rid, "query_id": group["query_id"].iloc[0], "arm": arm, **_list_metrics(group, k)}
+        {
+            "request_id": rid,
+            "query_id": group["query_id"].iloc[0],
+            "arm": arm,
+            **_list_metrics(group, k),
+        }
         for (rid, arm), group in frame.groupby(["request_id", "arm"], sort=True)
     ]
     return pd.DataFrame(rows)

@@ -42,7 +42,11 @@ class OnlineScorerPairs:
     """A PairScorer over a scorer of (query text, listing ids), one call per query."""
 
     def __init__(
-        self, scorer: QueryListingScorer, query_text: Mapping[str, str], labels: Sequence[str], tier: str = "student"
+        self,
+        scorer: QueryListingScorer,
+        query_text: Mapping[str, str],
+        labels: Sequence[str],
+        tier: str = "student",
     ) -> None:
         _check_labels(list(scorer.labels), labels, f"the {tier} scorer")
         self.scorer = scorer
@@ -61,7 +65,9 @@ class OnlineScorerPairs:
             ids = pairs["listing_id"].iloc[idx].astype(str).tolist()
             scored = np.asarray(self.scorer.score(self.query_text[qid], ids), dtype=np.float64)
             if scored.shape != (len(ids), len(self.labels)):
-                raise DataError(f"the {self.tier} scorer returned shape {scored.shape} for {len(ids)} listings")
+                raise DataError(
+                    f"the {self.tier} scorer returned shape {scored.shape} for {len(ids)} listings"
+                )
             probs[idx] = scored[:, self._order]
         return _with_probs(pairs, probs, self.labels)
 
@@ -69,7 +75,9 @@ class OnlineScorerPairs:
 class PredictionsPairs:
     """A PairScorer over a tier's predictions file; every pair asked for must be in it."""
 
-    def __init__(self, predictions: pd.DataFrame, labels: Sequence[str], tier: str, where: str) -> None:
+    def __init__(
+        self, predictions: pd.DataFrame, labels: Sequence[str], tier: str, where: str
+    ) -> None:
         cols = [prob_column(label) for label in labels]
         require_columns(predictions, [*PAIR_KEY, *cols], where)
         self.table = predictions.set_index(PAIR_KEY)[cols]
@@ -91,7 +99,12 @@ class PredictionsPairs:
 
 
 def load_scorer(
-    spec: str, *, labels: Sequence[str], query_text: Mapping[str, str], models_dir: str | Path, student_name: str
+    spec: str,
+    *,
+    labels: Sequence[str],
+    query_text: Mapping[str, str],
+    models_dir: str | Path,
+    student_name: str,
 ) -> PairScorer:
     """`student` (the exported student at models/student/<name>/export) or the path of a
     predictions parquet (its stem names the tier)."""
@@ -99,10 +112,14 @@ def load_scorer(
         try:
             from relevance_kit.student.scorer import RelevanceScorer
         except ImportError as exc:
-            raise ConfigError(f"scorer 'student': the student package is not available ({exc})") from None
+            raise ConfigError(
+                f"scorer 'student': the student package is not available ({exc})"
+            ) from None
         export = Path(models_dir) / "student" / student_name / "export"
         if not export.exists():
-            raise DataError(f"scorer 'student': no exported student at {export}; run the student stage first")
+            raise DataError(
+                f"scorer 'student': no exported student at {export}; run the student stage first"
+            )
         return OnlineScorerPairs(RelevanceScorer.load(export), query_text, labels, "student")
     path = Path(spec)
     if not path.exists():

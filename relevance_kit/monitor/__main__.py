@@ -34,7 +34,9 @@ from relevance_kit.schemas import SERIES_COLUMNS, empty_series, read_frame
 ALERT_EXIT = 3
 
 
-def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_path: Path | None) -> int:
+def run_command(
+    cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_path: Path | None
+) -> int:
     requests = load_request_log(log_path)
     mc = cfg.monitoring
     scorer = monitor_scorer(cfg, mc.scorer, requests, "monitor")
@@ -42,7 +44,10 @@ def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_
     result = monitor(requests, series, scorer, mc, cfg.taxonomy.gains, cfg.seed)
     if result.added:
         write_parquet(result.series, series_path)
-    print(f"series {series_path}: {len(result.series)} days; added {result.added or 'none (all days already in)'}", file=sys.stderr)
+    print(
+        f"series {series_path}: {len(result.series)} days; added {result.added or 'none (all days already in)'}",
+        file=sys.stderr,
+    )
     if not result.alerts:
         return 0
     for record in result.alerts:
@@ -56,7 +61,9 @@ def run_command(cfg: RelevanceConfig, log_path: Path, series_path: Path, alerts_
     return ALERT_EXIT
 
 
-def abtest_command(cfg: RelevanceConfig, log_path: Path, pre_path: Path | None, out: Path | None) -> dict:
+def abtest_command(
+    cfg: RelevanceConfig, log_path: Path, pre_path: Path | None, out: Path | None
+) -> dict:
     requests = load_request_log(log_path)
     pre = None if pre_path is None else load_request_log(pre_path)
     report = abtest_report(cfg, requests, pre)
@@ -78,31 +85,53 @@ def simulate_command(cfg: RelevanceConfig, out: Path, ab: bool) -> None:
     write_parquet(log, out)
     if pre is not None:
         write_parquet(pre, out.with_name(f"{out.stem}.pre{out.suffix}"))
-    print(f"wrote {out}" + ("" if pre is None else f" and its pre-period {out.with_name(f'{out.stem}.pre{out.suffix}')}"), file=sys.stderr)
+    print(
+        f"wrote {out}"
+        + (
+            ""
+            if pre is None
+            else f" and its pre-period {out.with_name(f'{out.stem}.pre{out.suffix}')}"
+        ),
+        file=sys.stderr,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m relevance_kit.monitor", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m relevance_kit.monitor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--params", default="params.yaml")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="append new days to the series and detect drops")
     p.add_argument("--log", required=True, type=Path, help="request log parquet")
-    p.add_argument("--series", required=True, type=Path, help="series parquet (created when absent)")
+    p.add_argument(
+        "--series", required=True, type=Path, help="series parquet (created when absent)"
+    )
     p.add_argument("--alerts", type=Path, help="JSON-lines file the alert records are appended to")
     p = sub.add_parser("abtest", help="A/B relevance of an impression log with a variant column")
-    p.add_argument("--log", required=True, type=Path, help="impression log parquet (with `variant`)")
+    p.add_argument(
+        "--log", required=True, type=Path, help="impression log parquet (with `variant`)"
+    )
     p.add_argument("--pre-log", type=Path, help="request log of the period before the test (CUPED)")
     p.add_argument("--out", type=Path, help="JSON report (printed to stdout as well)")
     p = sub.add_parser("simulate", help="write the simulated request log")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--ab", action="store_true", help="the two-variant impression log (and <out>.pre.parquet)")
+    p.add_argument(
+        "--ab", action="store_true", help="the two-variant impression log (and <out>.pre.parquet)"
+    )
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.params)
         if args.command == "run":
             sys.exit(run_command(cfg, args.log, args.series, args.alerts))
         if args.command == "abtest":
-            print(json.dumps(abtest_command(cfg, args.log, args.pre_log, args.out), indent=2, default=float))
+            print(
+                json.dumps(
+                    abtest_command(cfg, args.log, args.pre_log, args.out), indent=2, default=float
+                )
+            )
             return
         simulate_command(cfg, args.out, args.ab)
     except RelevanceKitError as exc:

@@ -12,14 +12,21 @@ import pandas as pd
 from relevance_kit.io import write_text
 
 
-def alert_records(detected: pd.DataFrame, days: list[str], *, metric: str, detector: str, tier: str) -> list[dict]:
+def alert_records(
+    detected: pd.DataFrame, days: list[str], *, metric: str, detector: str, tier: str
+) -> list[dict]:
     """One record per alerted day among `days` (ISO dates)."""
     rows = detected[detected["alert"] & detected["day"].isin(days)]
     return [
         {
-            "alert": "relevance_drop", "day": row.day, "metric": metric, "value": float(row.value),
-            "trailing_mean": float(row.baseline), "statistic": float(row.statistic),
-            "detector": detector, "labelled_by": tier,
+            "alert": "relevance_drop",
+            "day": row.day,
+            "metric": metric,
+            "value": float(row.value),
+            "trailing_mean": float(row.baseline),
+            "statistic": float(row.statistic),
+            "detector": detector,
+            "labelled_by": tier,
         }
         for row in rows.itertuples()
     ]

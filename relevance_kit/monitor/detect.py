@@ -37,7 +37,11 @@ def detect(
     sign = -1.0 if metric in WORSE_WHEN_HIGHER else 1.0
     values = sign * series[metric].to_numpy(dtype=np.float64)
     se_column = f"{metric}_se"
-    se = series[se_column].to_numpy(dtype=np.float64) if se_column in series else np.zeros(len(values))
+    se = (
+        series[se_column].to_numpy(dtype=np.float64)
+        if se_column in series
+        else np.zeros(len(values))
+    )
     baseline = np.full(len(values), np.nan)
     statistic = np.zeros(len(values))
     alert = np.zeros(len(values), dtype=bool)
@@ -57,4 +61,12 @@ def detect(
             cusum = max(0.0, cusum + (mean - value) / sd - cusum_slack)
             statistic[t] = cusum
             alert[t] = cusum > cusum_limit
-    return pd.DataFrame({"day": series["day"].to_numpy(), "value": sign * values, "baseline": baseline, "statistic": statistic, "alert": alert})
+    return pd.DataFrame(
+        {
+            "day": series["day"].to_numpy(),
+            "value": sign * values,
+            "baseline": baseline,
+            "statistic": statistic,
+            "alert": alert,
+        }
+    )

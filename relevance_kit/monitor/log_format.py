@@ -44,7 +44,9 @@ def load_request_log(path: Path) -> pd.DataFrame:
     try:
         log = pq.read_table(path).to_pandas()
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc}); the request log must be Parquet") from None
+        raise DataError(
+            f"{path}: not a readable Parquet file ({exc}); the request log must be Parquet"
+        ) from None
     return read_request_log(log, str(path))
 
 
@@ -57,7 +59,12 @@ def read_request_log(log: pd.DataFrame, where: str = "request log") -> pd.DataFr
     present = REQUEST_LOG_COLUMNS + [c for c in REQUEST_LOG_OPTIONAL if c in log.columns]
     for column in present:
         _no_nulls(log, column, where)
-    for column in ("request_id", "query", "listing_id", *(c for c in REQUEST_LOG_OPTIONAL if c in log.columns)):
+    for column in (
+        "request_id",
+        "query",
+        "listing_id",
+        *(c for c in REQUEST_LOG_OPTIONAL if c in log.columns),
+    ):
         _strings(log, column, where)
     position = pd.to_numeric(log["position"], errors="coerce")
     bad = position.isna() | (position < 1) | (position != np.floor(position))
@@ -67,8 +74,20 @@ def read_request_log(log: pd.DataFrame, where: str = "request log") -> pd.DataFr
     frame = log.assign(position=position.astype(int), date=days.dt.date)
     if "query_id" not in frame.columns:
         frame["query_id"] = frame["query"]
-    _fail_first(frame.duplicated(["request_id", "position"]), frame, "position", where, "repeats a position within its request")
-    _fail_first(frame.duplicated(["request_id", "listing_id"]), frame, "listing_id", where, "repeats a listing within its request")
+    _fail_first(
+        frame.duplicated(["request_id", "position"]),
+        frame,
+        "position",
+        where,
+        "repeats a position within its request",
+    )
+    _fail_first(
+        frame.duplicated(["request_id", "listing_id"]),
+        frame,
+        "listing_id",
+        where,
+        "repeats a listing within its request",
+    )
     for column in [c for c in REQUEST_LOG_PER_REQUEST if c in frame.columns]:
         varies = frame.groupby("request_id")[column].transform("nunique") > 1
         _fail_first(varies, frame, column, where, "differs between rows of the same request_id")

@@ -47,10 +47,18 @@ def simulate_request_log(
             shown = list(rankings[qid])
             for slot in np.flatnonzero(rng.random(len(shown)) < share):
                 shown[slot] = _random_other(rng, catalogue, shown)
-            request = {"date": day, "request_id": f"{id_prefix}d{d:03d}-r{i:05d}", "query": query_text[qid], "query_id": qid}
+            request = {
+                "date": day,
+                "request_id": f"{id_prefix}d{d:03d}-r{i:05d}",
+                "query": query_text[qid],
+                "query_id": qid,
+            }
             if variant:
                 request["variant"] = variant
-            rows += [{**request, "listing_id": lid, "position": pos} for pos, lid in enumerate(shown, start=1)]
+            rows += [
+                {**request, "listing_id": lid, "position": pos}
+                for pos, lid in enumerate(shown, start=1)
+            ]
     return pd.DataFrame(rows)
 
 

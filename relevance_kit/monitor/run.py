@@ -32,15 +32,24 @@ class MonitorResult:
 
 
 def monitor(
-    requests: pd.DataFrame, series: pd.DataFrame, scorer: PairScorer, mc: MonitoringConfig, gains: Mapping[str, float], seed: int
+    requests: pd.DataFrame,
+    series: pd.DataFrame,
+    scorer: PairScorer,
+    mc: MonitoringConfig,
+    gains: Mapping[str, float],
+    seed: int,
 ) -> MonitorResult:
-    series, added_days = update_series(series, requests, scorer, gains, k=mc.k, per_day=mc.requests_per_day, seed=seed)
+    series, added_days = update_series(
+        series, requests, scorer, gains, k=mc.k, per_day=mc.requests_per_day, seed=seed
+    )
     detected = detect(
         series, mc.metric, mc.detector, window_days=mc.window_days, min_history=mc.min_history,
         drop_threshold=mc.drop_threshold, cusum_slack=mc.cusum.slack, cusum_limit=mc.cusum.limit,
     )  # fmt: skip
     added = [d.isoformat() for d in added_days]
-    alerts = alert_records(detected, added, metric=mc.metric, detector=mc.detector, tier=scorer.tier)
+    alerts = alert_records(
+        detected, added, metric=mc.metric, detector=mc.detector, tier=scorer.tier
+    )
     return MonitorResult(series, detected, added, alerts)
 
 
@@ -50,13 +59,17 @@ def baseline_rankings(
 ) -> dict[str, list[str]]:  # fmt: skip
     """The popularity baseline's top-k of every judged query: what live search would show."""
     index = CatalogBM25(listings)
-    cands = add_features(build_candidates(judged, queries, index, retrieve_k), listings, queries, index)
+    cands = add_features(
+        build_candidates(judged, queries, index, retrieve_k), listings, queries, index
+    )
     cands["score"] = popularity_baseline(cands, bm25_weight, popularity_weight)
     ranked = cands.sort_values(["query_id", "score", "listing_id"], ascending=[True, False, True])
     return {qid: group["listing_id"].head(k).tolist() for qid, group in ranked.groupby("query_id")}
 
 
-def simulated_log(cfg: RelevanceConfig, queries: pd.DataFrame, listings: pd.DataFrame, judged: pd.DataFrame) -> pd.DataFrame:
+def simulated_log(
+    cfg: RelevanceConfig, queries: pd.DataFrame, listings: pd.DataFrame, judged: pd.DataFrame
+) -> pd.DataFrame:
     """The request log of monitoring.simulation: live traffic served by the popularity baseline."""
     ic, sim = cfg.integration, cfg.monitoring.simulation
     rankings = baseline_rankings(
@@ -85,14 +98,28 @@ def simulated_ab_logs(
         "catalogue": listings["listing_id"].tolist(), "requests_per_day": sim.requests_per_day,
         "regression_day": None, "regression_share": 0.0,
     }  # fmt: skip
-    log = simulate_request_log(**common, start_date=sim.start_date, days=sim.days, seed=cfg.seed, variants=sim.variants)
+    log = simulate_request_log(
+        **common, start_date=sim.start_date, days=sim.days, seed=cfg.seed, variants=sim.variants
+    )
     if not sim.pre_days:
         return log, None
-    pre = simulate_request_log(**common, start_date=sim.start_date - timedelta(days=sim.pre_days), days=sim.pre_days, seed=cfg.seed + 1, id_prefix="pre-")
+    pre = simulate_request_log(
+        **common,
+        start_date=sim.start_date - timedelta(days=sim.pre_days),
+        days=sim.pre_days,
+        seed=cfg.seed + 1,
+        id_prefix="pre-",
+    )
     return log, pre
 
 
-def monitor_scorer(cfg: RelevanceConfig, scorer: str, requests: pd.DataFrame, job: str, listings: pd.DataFrame | None = None) -> PairScorer:
+def monitor_scorer(
+    cfg: RelevanceConfig,
+    scorer: str,
+    requests: pd.DataFrame,
+    job: str,
+    listings: pd.DataFrame | None = None,
+) -> PairScorer:
     """The tier that labels sampled requests: the teacher through the label store (over
     `listings`, by default the prepared catalogue), the student, or a predictions file."""
     query_text = dict(zip(requests["query_id"], requests["query"]))
@@ -102,10 +129,18 @@ def monitor_scorer(cfg: RelevanceConfig, scorer: str, requests: pd.DataFrame, jo
         if listings is None:
             listings = read_parquet(Path(cfg.paths.prepared) / "listings.parquet")
         return teacher_pairs(cfg, query_text, listings, job)
-    return load_scorer(scorer, labels=cfg.taxonomy.ids, query_text=query_text, models_dir=cfg.paths.models, student_name=cfg.student.name)
+    return load_scorer(
+        scorer,
+        labels=cfg.taxonomy.ids,
+        query_text=query_text,
+        models_dir=cfg.paths.models,
+        student_name=cfg.student.name,
+    )
 
 
-def plot_series(detected: pd.DataFrame, metric: str, path: str | Path, regression_day: str | None = None) -> None:
+def plot_series(
+    detected: pd.DataFrame, metric: str, path: str | Path, regression_day: str | None = None
+) -> None:
     """The watched metric per day, its trailing mean and the alerted days."""
     fig = Figure(figsize=(8, 3.4))
     FigureCanvasAgg(fig)
@@ -116,7 +151,9 @@ def plot_series(detected: pd.DataFrame, metric: str, path: str | Path, regressio
     alerted = detected["alert"].to_numpy()
     ax.scatter(days[alerted], detected["value"][alerted], color="red", zorder=3, label="alert")
     if regression_day:
-        ax.axvline(pd.Timestamp(regression_day), color="grey", linestyle=":", label="injected regression")
+        ax.axvline(
+            pd.Timestamp(regression_day), color="grey", linestyle=":", label="injected regression"
+        )
     ax.set_ylabel(metric)
     ax.legend(loc="lower left", fontsize=8)
     fig.autofmt_xdate()

@@ -26,15 +26,28 @@ def day_sample(requests: pd.DataFrame, n: int, day: date | str, seed: int) -> pd
     return requests.sample(n=n, random_state=np.random.RandomState(day_seed % 2**32))
 
 
-def request_level(sampled: pd.DataFrame, scorer: PairScorer, gains: Mapping[str, float], k: int) -> pd.DataFrame:
+def request_level(
+    sampled: pd.DataFrame, scorer: PairScorer, gains: Mapping[str, float], k: int
+) -> pd.DataFrame:
     """Per sampled request (request_id, query_id, arm = its variant or "live"): the metrics of
     its shown top-k under the tier's probabilities."""
-    columns = ["request_id", "query_id", "listing_ids", *(["variant"] if "variant" in sampled else [])]
-    shown = sampled[columns].explode("listing_ids").rename(columns={"listing_ids": "listing_id", "variant": "arm"})
+    columns = [
+        "request_id",
+        "query_id",
+        "listing_ids",
+        *(["variant"] if "variant" in sampled else []),
+    ]
+    shown = (
+        sampled[columns]
+        .explode("listing_ids")
+        .rename(columns={"listing_ids": "listing_id", "variant": "arm"})
+    )
     shown = shown.dropna(subset=["listing_id"])
     shown["rank"] = shown.groupby("request_id").cumcount() + 1
     shown = shown[shown["rank"] <= k].reset_index(drop=True)
-    probs = scorer.score_pairs(shown[["query_id", "listing_id"]]).drop(columns=["query_id", "listing_id"])
+    probs = scorer.score_pairs(shown[["query_id", "listing_id"]]).drop(
+        columns=["query_id", "listing_id"]
+    )
     log = shown.join(probs)
     if "arm" not in log:
         log["arm"] = "live"

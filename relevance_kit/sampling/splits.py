@@ -94,7 +94,9 @@ def split_queries(
     return table.assign(split=split)[["query_id", "split", *strata]]
 
 
-def check_split_sizes(sizes: Mapping[str, SplitSize], max_queries: int | None, queries_path: Path) -> None:
+def check_split_sizes(
+    sizes: Mapping[str, SplitSize], max_queries: int | None, queries_path: Path
+) -> None:
     """Before any stage runs (`relevance-kit validate`): the split sizes must fit the query
     set where its size is known (the prepared queries exist); otherwise `sample` checks."""
     if not queries_path.exists():
@@ -104,5 +106,11 @@ def check_split_sizes(sizes: Mapping[str, SplitSize], max_queries: int | None, q
     try:
         resolve_sizes(sizes, used)
     except ConfigError as exc:
-        capped = f", capped by sampling.max_queries = {max_queries}" if max_queries is not None and max_queries < n else ""
-        raise ConfigError(f"sampling.splits: {exc} ({queries_path} has {n} queries{capped})") from None
+        capped = (
+            f", capped by sampling.max_queries = {max_queries}"
+            if max_queries is not None and max_queries < n
+            else ""
+        )
+        raise ConfigError(
+            f"sampling.splits: {exc} ({queries_path} has {n} queries{capped})"
+        ) from None

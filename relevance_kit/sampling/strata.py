@@ -21,6 +21,7 @@ LENGTH_BUCKETS = ((2, "1-2"), (4, "3-4"))  # (max tokens, bucket); longer querie
 LONG_BUCKET = "5+"
 QUERY_STRATA = ("query_length_bucket", "dominant_category")
 
+
 def length_bucket(text: str) -> str:
     n = len(tokens(text))
     return next((bucket for limit, bucket in LENGTH_BUCKETS if n <= limit), LONG_BUCKET)

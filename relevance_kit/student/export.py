@@ -172,7 +172,9 @@ def export_student(
         )
     quantize_int8(staging / QUERY_ENCODER["fp32"], staging / QUERY_ENCODER["int8"])
     torch.save(model.head.state_dict(), staging / HEAD)
-    n_listings = build_index(model, tokenizer, listings, cfg, cfg.name, version, staging / INDEX, export.index_batch_size)
+    n_listings = build_index(
+        model, tokenizer, listings, cfg, cfg.name, version, staging / INDEX, export.index_batch_size
+    )
     manifest = {
         "name": cfg.name,
         "version": version,

@@ -27,6 +27,8 @@ def predict_pairs(
     ):
         probs[rows] = scorer.score(query_text[query_id], pairs["listing_id"].iloc[rows].tolist())
     labels = [scorer.labels[i] for i in probs.argmax(axis=1)]
-    frame = prediction_frame(pairs, labels, probabilities={label: probs[:, i] for i, label in enumerate(scorer.labels)})
+    frame = prediction_frame(
+        pairs, labels, probabilities={label: probs[:, i] for i, label in enumerate(scorer.labels)}
+    )
     frame["score"] = expected_gain(frame, gains)
     return frame

@@ -175,12 +175,16 @@ def create_app(
 def _require_unicode(request: ScoreRequest) -> None:
     """JSON escapes can carry lone surrogates (`"\\ud83d"`), which no tokenizer (nor UTF-8)
     takes: refuse them with the text named (escaped, so the answer itself encodes)."""
-    for field, text in [("query", request.query), *(("listing_ids", i) for i in request.listing_ids)]:
+    for field, text in [
+        ("query", request.query),
+        *(("listing_ids", i) for i in request.listing_ids),
+    ]:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise HTTPException(
-                422, f"{field} {text!a} is not valid Unicode: lone surrogate {text[exc.start]!a} at position {exc.start}"
+                422,
+                f"{field} {text!a} is not valid Unicode: lone surrogate {text[exc.start]!a} at position {exc.start}",
             ) from None
 
 

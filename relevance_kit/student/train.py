@@ -131,7 +131,14 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
     }
 
 
-MODEL_KEYS = ("epoch", "global_step", "pytorch-lightning_version", "state_dict", "hparams_name", "hyper_parameters")
+MODEL_KEYS = (
+    "epoch",
+    "global_step",
+    "pytorch-lightning_version",
+    "state_dict",
+    "hparams_name",
+    "hyper_parameters",
+)
 
 
 def save_model_only(best: Path, checkpoint: Path) -> None:
@@ -142,7 +149,9 @@ def save_model_only(best: Path, checkpoint: Path) -> None:
     so leaving it out makes a resumed run's output byte-identical to an uninterrupted one."""
     state = torch.load(best, map_location="cpu", weights_only=False)
     with atomic_path(checkpoint) as tmp, tmp.open("wb") as out:  # a file object: torch.save
-        torch.save({key: state[key] for key in MODEL_KEYS if key in state}, out)  # names the archive "archive", not after tmp
+        torch.save(
+            {key: state[key] for key in MODEL_KEYS if key in state}, out
+        )  # names the archive "archive", not after tmp
 
 
 def golden_pairs(path: Path, labels: list[str]) -> pd.DataFrame:

@@ -36,7 +36,9 @@ class Pair:
     images: list[str] = field(default_factory=list)
 
 
-def pairs_from_frames(pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame, where: str) -> list[Pair]:
+def pairs_from_frames(
+    pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame, where: str
+) -> list[Pair]:
     """Join pair rows (query_id, listing_id[, label, rationale]) with the catalogue; unknown
     ids fail naming the file and row. Listing images are the `image_urls` that are local files."""
     require_columns(pairs, PAIR_KEY, where)
@@ -45,22 +47,39 @@ def pairs_from_frames(pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.D
     out = []
     for row_no, row in enumerate(pairs.itertuples(index=False)):
         if row.query_id not in query_text or row.listing_id not in listing_rows.index:
-            raise DataError(f"{where}: row {row_no}: unknown query_id {row.query_id!r} or listing_id {row.listing_id!r}")
+            raise DataError(
+                f"{where}: row {row_no}: unknown query_id {row.query_id!r} or listing_id {row.listing_id!r}"
+            )
         listing = listing_rows.loc[row.listing_id].to_dict()
         urls = listing.get("image_urls")
         images = [u for u in (list(urls) if urls is not None else []) if Path(str(u)).is_file()]
         rationale = getattr(row, "rationale", None)
-        out.append(Pair(query_text[row.query_id], listing, getattr(row, "label", None), rationale if isinstance(rationale, str) else None, images))
+        out.append(
+            Pair(
+                query_text[row.query_id],
+                listing,
+                getattr(row, "label", None),
+                rationale if isinstance(rationale, str) else None,
+                images,
+            )
+        )
     return out
 
 
-def verbalizer_ids(tokenizer: Any, labels: Sequence[str], verbalizers: Mapping[str, str]) -> list[list[int]]:
+def verbalizer_ids(
+    tokenizer: Any, labels: Sequence[str], verbalizers: Mapping[str, str]
+) -> list[list[int]]:
     """Token ids of each label's answer text (` <verbalizer>`); their first tokens must be
     distinct, else one forward pass cannot tell the labels apart."""
     unknown = sorted(set(verbalizers) - set(labels))
     if unknown:
-        raise ConfigError(f"teacher.verbalizers names label(s) {unknown} not in the taxonomy {list(labels)}")
-    ids = [tokenizer(" " + verbalizers.get(label, label), add_special_tokens=False)["input_ids"] for label in labels]
+        raise ConfigError(
+            f"teacher.verbalizers names label(s) {unknown} not in the taxonomy {list(labels)}"
+        )
+    ids = [
+        tokenizer(" " + verbalizers.get(label, label), add_special_tokens=False)["input_ids"]
+        for label in labels
+    ]
     empty = [label for label, tokens in zip(labels, ids) if not tokens]
     if empty:
         raise ConfigError(f"teacher.verbalizers: label(s) {empty} tokenize to nothing")
@@ -69,8 +88,12 @@ def verbalizer_ids(tokenizer: Any, labels: Sequence[str], verbalizers: Mapping[s
         firsts.setdefault(tokens[0], []).append(label)
     clashes = {tokenizer.convert_ids_to_tokens(t): ls for t, ls in firsts.items() if len(ls) > 1}
     if clashes:
-        detail = "; ".join(f"labels {ls} all start with token {tok!r}" for tok, ls in clashes.items())
-        raise ConfigError(f"teacher.verbalizers: first tokens must be distinct for this tokenizer: {detail}; set teacher.verbalizers to texts that start differently")
+        detail = "; ".join(
+            f"labels {ls} all start with token {tok!r}" for tok, ls in clashes.items()
+        )
+        raise ConfigError(
+            f"teacher.verbalizers: first tokens must be distinct for this tokenizer: {detail}; set teacher.verbalizers to texts that start differently"
+        )
     return ids
 
 
@@ -89,9 +112,14 @@ class PromptRenderer:
             messages = [{"role": "user", "content": self._with_images(user, pair)}]
         else:
             user = user_prompt(self.cfg.prompt, pair.query, pair.listing, t.listing_max_chars)
-            messages = [{"role": "system", "content": self.system}, {"role": "user", "content": self._with_images(user, pair)}]
+            messages = [
+                {"role": "system", "content": self.system},
+                {"role": "user", "content": self._with_images(user, pair)},
+            ]
         if getattr(self.tokenizer, "chat_template", None):
-            head = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            head = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
         else:
             head = "\n\n".join(m["content"] for m in messages) + "\n\n"
         return head + t.answer_prefix
@@ -136,11 +164,15 @@ class CausalEncoder:
         if with_target and pair.label is not None:
             target = list(self.target_ids[self._label_index(pair.label)])
             if self.cfg.teacher.rationale_in_target and pair.rationale:
-                target += tok("\nRationale: " + sanitize(pair.rationale), add_special_tokens=False)["input_ids"]
+                target += tok("\nRationale: " + sanitize(pair.rationale), add_special_tokens=False)[
+                    "input_ids"
+                ]
             if tok.eos_token_id is not None:
                 target.append(tok.eos_token_id)
             target = target[: max(1, self.cfg.teacher.max_length // 4)]
-        prompt = self._fit(prompt, self.cfg.teacher.max_length - len(target), "pixel_values" in features)
+        prompt = self._fit(
+            prompt, self.cfg.teacher.max_length - len(target), "pixel_values" in features
+        )
         features["input_ids"] = prompt + target
         features["labels"] = [IGNORE] * len(prompt) + target
         features["answer_index"] = len(prompt) - 1
@@ -152,7 +184,9 @@ class CausalEncoder:
         if len(ids) <= budget:
             return ids
         if has_images:  # cutting would drop image tokens the pixel values still expect
-            raise DataError(f"a prompt with images has {len(ids)} tokens, above teacher.max_length; raise it or lower teacher.listing_max_chars")
+            raise DataError(
+                f"a prompt with images has {len(ids)} tokens, above teacher.max_length; raise it or lower teacher.listing_max_chars"
+            )
         tail = min(64, budget // 2)
         return ids[: budget - tail] + ids[-tail:]
 
@@ -171,8 +205,12 @@ class CrossEncoderEncoder:
         self.labels = cfg.taxonomy.ids
 
     def encode(self, pair: Pair, with_target: bool) -> dict[str, Any]:
-        listing = render_listing(pair.listing, self.cfg.teacher.listing_max_chars).replace("\n", " | ")
-        enc = self.tokenizer(pair.query, listing, truncation="only_second", max_length=self.cfg.teacher.max_length)
+        listing = render_listing(pair.listing, self.cfg.teacher.listing_max_chars).replace(
+            "\n", " | "
+        )
+        enc = self.tokenizer(
+            pair.query, listing, truncation="only_second", max_length=self.cfg.teacher.max_length
+        )
         features = {"input_ids": enc["input_ids"], "token_type_ids": enc.get("token_type_ids")}
         if pair.label is not None:
             if pair.label not in self.labels:
@@ -181,8 +219,14 @@ class CrossEncoderEncoder:
         return features
 
 
-def make_encoder(cfg: RelevanceConfig, bundle: TeacherBundle) -> CausalEncoder | CrossEncoderEncoder:
-    return CrossEncoderEncoder(cfg, bundle) if bundle.kind == "cross_encoder" else CausalEncoder(cfg, bundle)
+def make_encoder(
+    cfg: RelevanceConfig, bundle: TeacherBundle
+) -> CausalEncoder | CrossEncoderEncoder:
+    return (
+        CrossEncoderEncoder(cfg, bundle)
+        if bundle.kind == "cross_encoder"
+        else CausalEncoder(cfg, bundle)
+    )
 
 
 def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:

@@ -62,7 +62,9 @@ def convert_gguf(gguf: Path, out_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
@@ -106,7 +108,15 @@ def tiny_random_qwen2_vl(seed: int = 0) -> TeacherBundle:
         "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024,
         "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}, "pad_token_id": tokenizer.pad_token_id,
     }  # fmt: skip
-    vision = {"depth": 1, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2}
+    vision = {
+        "depth": 1,
+        "embed_dim": 32,
+        "hidden_size": 64,
+        "num_heads": 2,
+        "mlp_ratio": 2,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+    }
     config = Qwen2VLConfig(
         text_config=text, vision_config=vision, image_token_id=pad, vision_start_token_id=start,
         vision_end_token_id=end, tie_word_embeddings=True, **text,
@@ -165,7 +175,9 @@ def load_pretrained(kind: str, path: str | Path, labels: list[str]) -> TeacherBu
 
     local = Path(path).exists()
     if not local and (Path(str(path)).parts[:1] in (("models",), ("data",))):
-        raise ConfigError(f"teacher.model = {str(path)!r}: folder not found; run its DVC stage first (dvc repro)")
+        raise ConfigError(
+            f"teacher.model = {str(path)!r}: folder not found; run its DVC stage first (dvc repro)"
+        )
     if kind == "cross_encoder":
         model = AutoModelForSequenceClassification.from_pretrained(
             path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={v: i for i, v in enumerate(labels)},
@@ -173,7 +185,12 @@ def load_pretrained(kind: str, path: str | Path, labels: list[str]) -> TeacherBu
         return TeacherBundle(kind, model, AutoTokenizer.from_pretrained(path))
     if kind == "vision_lm":
         processor = AutoProcessor.from_pretrained(path)
-        return TeacherBundle(kind, AutoModelForImageTextToText.from_pretrained(path, dtype="auto"), processor.tokenizer, processor)
+        return TeacherBundle(
+            kind,
+            AutoModelForImageTextToText.from_pretrained(path, dtype="auto"),
+            processor.tokenizer,
+            processor,
+        )
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:  # GGUF-converted tokenizers have none; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
@@ -188,11 +205,15 @@ def layer_stack(model: nn.Module) -> nn.ModuleList:
         if isinstance(module, nn.ModuleList) and name.split(".")[-1] in ("layers", "layer") and "visual" not in name
     ]  # fmt: skip
     if not stacks:
-        raise ConfigError(f"{type(model).__name__}: no transformer layer stack found for teacher.trainable_layers")
+        raise ConfigError(
+            f"{type(model).__name__}: no transformer layer stack found for teacher.trainable_layers"
+        )
     return max(stacks, key=len)
 
 
-def set_trainable(bundle: TeacherBundle, lora: LoraConfig | None, trainable_layers: int | None) -> nn.Module:
+def set_trainable(
+    bundle: TeacherBundle, lora: LoraConfig | None, trainable_layers: int | None
+) -> nn.Module:
     """Apply LoRA (peft), or train only the top `trainable_layers` blocks (+ the final norm and,
     for a cross-encoder, the classification head), or everything. Returns the model to train."""
     model = bundle.model
@@ -201,13 +222,21 @@ def set_trainable(bundle: TeacherBundle, lora: LoraConfig | None, trainable_laye
         from peft import get_peft_model
 
         task = "SEQ_CLS" if bundle.kind == "cross_encoder" else "CAUSAL_LM"
-        peft_config = PeftLora(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules), task_type=task)
+        peft_config = PeftLora(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            task_type=task,
+        )
         return get_peft_model(model, peft_config)
     if trainable_layers is None:
         return model
     layers = layer_stack(model)
     if trainable_layers > len(layers):
-        raise ConfigError(f"teacher.trainable_layers = {trainable_layers} but {type(model).__name__} has {len(layers)} layers")
+        raise ConfigError(
+            f"teacher.trainable_layers = {trainable_layers} but {type(model).__name__} has {len(layers)} layers"
+        )
     model.requires_grad_(False)
     for block in layers[len(layers) - trainable_layers :]:
         block.requires_grad_(True)

@@ -27,14 +27,18 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
 
 
-def kept_logits(model: nn.Module, batch: dict[str, torch.Tensor], keep: torch.Tensor) -> torch.Tensor:
+def kept_logits(
+    model: nn.Module, batch: dict[str, torch.Tensor], keep: torch.Tensor
+) -> torch.Tensor:
     """Logits at positions `keep` only; models that ignore `logits_to_keep` (some
     vision-language ones) return every position, which are then indexed here."""
     logits = model(**model_inputs(batch), logits_to_keep=keep).logits
     return logits if logits.shape[1] == len(keep) else logits[:, keep]
 
 
-def causal_label_logits(model: nn.Module, batch: dict[str, torch.Tensor], first_token_ids: list[int]) -> torch.Tensor:
+def causal_label_logits(
+    model: nn.Module, batch: dict[str, torch.Tensor], first_token_ids: list[int]
+) -> torch.Tensor:
     """Logits of each label's first verbalizer token at each row's answer position, from one
     forward pass that computes the vocabulary projection only at those positions."""
     positions = batch["answer_index"]
@@ -54,7 +58,9 @@ def target_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch
     next_labels[:, :-1] = labels[:, 1:]
     keep = torch.nonzero((next_labels != IGNORE).any(dim=0)).flatten()
     logits = kept_logits(model, batch, keep)
-    return nn.functional.cross_entropy(logits.float().flatten(0, 1), next_labels[:, keep].flatten(), ignore_index=IGNORE)
+    return nn.functional.cross_entropy(
+        logits.float().flatten(0, 1), next_labels[:, keep].flatten(), ignore_index=IGNORE
+    )
 
 
 def cross_encoder_label_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -64,9 +70,13 @@ def cross_encoder_label_logits(model: nn.Module, batch: dict[str, torch.Tensor])
 class _TeacherModule(L.LightningModule):
     """What both teacher modules share: optimisation, validation macro-F1, slim checkpoints."""
 
-    def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None) -> None:
+    def __init__(
+        self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None
+    ) -> None:
         super().__init__()
-        self.model = model.train()  # from_pretrained leaves eval mode (no dropout); Lightning keeps modes as found
+        self.model = (
+            model.train()
+        )  # from_pretrained leaves eval mode (no dropout); Lightning keeps modes as found
         self.optimizer_cfg = optimizer
         self.scheduler_cfg = scheduler
         self.strict_loading = False  # checkpoints hold only the trained weights
@@ -93,7 +103,12 @@ class _TeacherModule(L.LightningModule):
         if self._val_probs:
             probs, y = np.concatenate(self._val_probs), np.concatenate(self._val_y)
             k = probs.shape[1]
-            self.log("val/macro_f1", float(f1_score(y, probs.argmax(1), labels=range(k), average="macro", zero_division=0)))
+            self.log(
+                "val/macro_f1",
+                float(
+                    f1_score(y, probs.argmax(1), labels=range(k), average="macro", zero_division=0)
+                ),
+            )
         self._val_probs.clear()
         self._val_y.clear()
 
@@ -102,18 +117,31 @@ class _TeacherModule(L.LightningModule):
         optimizer = instantiate(self.optimizer_cfg)(params)
         if self.scheduler_cfg is None:
             return optimizer
-        scheduler = instantiate(self.scheduler_cfg)(optimizer, num_training_steps=int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = instantiate(self.scheduler_cfg)(
+            optimizer, num_training_steps=int(self.trainer.estimated_stepping_batches)
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         trained = {f"model.{name}" for name, p in self.model.named_parameters() if p.requires_grad}
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trained}
+        checkpoint["state_dict"] = {
+            k: v for k, v in checkpoint["state_dict"].items() if k in trained
+        }
 
 
 class TeacherSFTModule(_TeacherModule):
     """Supervised fine-tuning of a causal or vision LM on prompt → label verbalizer."""
 
-    def __init__(self, model: nn.Module, first_token_ids: list[int], optimizer: dict[str, Any], scheduler: dict[str, Any] | None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        first_token_ids: list[int],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None,
+    ) -> None:
         super().__init__(model, optimizer, scheduler)
         self.first_token_ids = list(first_token_ids)
 

@@ -39,7 +39,9 @@ class StoredPairs:
 
     def _hash(self, listing_id: str) -> str:
         if listing_id not in self._hashes:
-            self._hashes[listing_id] = content_hash(self.listings.iloc[self._row[listing_id]].to_dict())
+            self._hashes[listing_id] = content_hash(
+                self.listings.iloc[self._row[listing_id]].to_dict()
+            )
         return self._hashes[listing_id]
 
     def score_pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
@@ -49,13 +51,20 @@ class StoredPairs:
             unknown = ~pairs[column].isin(list(known))
             if unknown.any():
                 row = int(np.flatnonzero(unknown)[0])
-                raise DataError(f"pairs to score: row {row}: {column} {pairs[column].iloc[row]!r} is not in the catalogue / query texts")
-        keys = [(self.query_text[q], self._hash(lid)) for q, lid in zip(pairs["query_id"], pairs["listing_id"])]
+                raise DataError(
+                    f"pairs to score: row {row}: {column} {pairs[column].iloc[row]!r} is not in the catalogue / query texts"
+                )
+        keys = [
+            (self.query_text[q], self._hash(lid))
+            for q, lid in zip(pairs["query_id"], pairs["listing_id"])
+        ]
         found = self.store.get(self.model_version, self.labels, keys)
         todo = pairs.assign(key=keys).drop_duplicates("key")
         todo = todo[[key not in found for key in todo["key"]]].reset_index(drop=True)
         if len(todo):
-            queries = pd.DataFrame({"query_id": list(self.query_text), "text": list(self.query_text.values())})
+            queries = pd.DataFrame(
+                {"query_id": list(self.query_text), "text": list(self.query_text.values())}
+            )
             probs = self.label_fn(todo[PAIR_KEY], queries, self.listings)
             self.store.put(self.model_version, self.labels, list(todo["key"]), probs)
             found.update(zip(todo["key"], probs))
@@ -92,15 +101,28 @@ def teacher_label_fn(cfg: RelevanceConfig, teacher_dir: Path, work_dir: Path) ->
     from relevance_kit.teacher.scoring import make_scorer, score_frame
 
     scorer = make_scorer(cfg, teacher_dir / "export", cfg.inference)
-    return lambda pairs, queries, listings: biases.apply(score_frame(scorer, pairs, queries, listings, "pairs to label"))
+    return lambda pairs, queries, listings: biases.apply(
+        score_frame(scorer, pairs, queries, listings, "pairs to label")
+    )
 
 
-def teacher_pairs(cfg: RelevanceConfig, query_text: Mapping[str, str], listings: pd.DataFrame, job: str) -> StoredPairs:
+def teacher_pairs(
+    cfg: RelevanceConfig, query_text: Mapping[str, str], listings: pd.DataFrame, job: str
+) -> StoredPairs:
     """The configured teacher behind the label store at paths.label_store; `job` names the
     Ray shard folder (e.g. `monitor`), so concurrent jobs never share shards."""
     teacher_dir = Path(cfg.paths.models) / "teacher" / cfg.teacher.name
     if not (teacher_dir / "export").exists():
-        raise DataError(f"scorer 'teacher': no exported teacher at {teacher_dir / 'export'}; run the train_teacher stage first")
+        raise DataError(
+            f"scorer 'teacher': no exported teacher at {teacher_dir / 'export'}; run the train_teacher stage first"
+        )
     store = LabelStore(cfg.paths.label_store)
     work_dir = Path(cfg.paths.label_store).parent / "ray_jobs" / job
-    return StoredPairs(teacher_label_fn(cfg, teacher_dir, work_dir), store, teacher_version(cfg, teacher_dir), cfg.taxonomy.ids, query_text, listings)
+    return StoredPairs(
+        teacher_label_fn(cfg, teacher_dir, work_dir),
+        store,
+        teacher_version(cfg, teacher_dir),
+        cfg.taxonomy.ids,
+        query_text,
+        listings,
+    )

@@ -70,7 +70,14 @@ def _ray_settings(cfg: RelevanceConfig) -> RayLabelling:
     return cfg.inference.ray
 
 
-def _prepare_job(pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame, work_dir: Path, shard_rows: int, export_dir: Path) -> list[str]:
+def _prepare_job(
+    pairs: pd.DataFrame,
+    queries: pd.DataFrame,
+    listings: pd.DataFrame,
+    work_dir: Path,
+    shard_rows: int,
+    export_dir: Path,
+) -> list[str]:
     """Write the input shards and the catalogue once per job; a job folder holding another
     set of pairs (or another model) is started afresh. Returns the shard file names."""
     rows = pairs[PAIR_KEY].reset_index(drop=True)
@@ -86,7 +93,10 @@ def _prepare_job(pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFr
     if not manifest_path.exists():
         for i, name in enumerate(names):
             part = rows.iloc[i * shard_rows : (i + 1) * shard_rows]
-            write_parquet(part.assign(shard=name, row=np.arange(len(part)) + i * shard_rows), work_dir / "in" / name)
+            write_parquet(
+                part.assign(shard=name, row=np.arange(len(part)) + i * shard_rows),
+                work_dir / "in" / name,
+            )
         # typed by the listing contract: a column of empty dicts (no entities) has no type to infer
         known = pa.schema([field for field in LISTING_SCHEMA if field.name in listings.columns])
         write_parquet(listings, work_dir / "listings.parquet", known)
@@ -101,7 +111,9 @@ class HFShardLabeller:
     def __init__(self, cfg: RelevanceConfig, export_dir: str, listings_path: str) -> None:
         from relevance_kit.teacher.scoring import make_scorer
 
-        self.scorer = make_scorer(cfg, Path(export_dir), cfg.inference.model_copy(update={"backend": "hf"}))
+        self.scorer = make_scorer(
+            cfg, Path(export_dir), cfg.inference.model_copy(update={"backend": "hf"})
+        )
         self.listings = read_parquet(listings_path)
         self.labels = cfg.taxonomy.ids
 
@@ -121,8 +133,14 @@ class HFShardLabeller:
     def _score(self, batch: pd.DataFrame) -> np.ndarray:
         from relevance_kit.teacher.scoring import score_frame
 
-        queries = batch[["query_id", "query"]].drop_duplicates("query_id").rename(columns={"query": "text"})
-        return score_frame(self.scorer, batch, queries, self.listings, f"shard {batch['shard'].iloc[0]}")
+        queries = (
+            batch[["query_id", "query"]]
+            .drop_duplicates("query_id")
+            .rename(columns={"query": "text"})
+        )
+        return score_frame(
+            self.scorer, batch, queries, self.listings, f"shard {batch['shard'].iloc[0]}"
+        )
 
     def _one(self, row: pd.DataFrame) -> tuple[np.ndarray, str | None]:
         try:
@@ -131,7 +149,9 @@ class HFShardLabeller:
             return np.full(len(self.labels), np.nan), f"{type(exc).__name__}: {exc}"
 
 
-def _run(cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, work_dir: Path, pending: list[str]) -> None:
+def _run(
+    cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, work_dir: Path, pending: list[str]
+) -> None:
     """Label the pending shards; write each one's output as soon as all its rows are in."""
     ray = _init_ray(rc)
     # The input shards hold only pair keys (small): the driver reads them into one block per
@@ -155,14 +175,22 @@ def _run(cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, work_dir: Pat
             if sum(len(p) for p in buffers[shard]) == sizes[shard]:
                 _write_shard(work_dir, shard, pd.concat(buffers.pop(shard), ignore_index=True))
     if buffers:
-        raise DataError(f"Ray labelling: shards {sorted(buffers)} came back incomplete; rerun to finish them")
+        raise DataError(
+            f"Ray labelling: shards {sorted(buffers)} came back incomplete; rerun to finish them"
+        )
 
 
 def _write_shard(work_dir: Path, shard: str, rows: pd.DataFrame) -> None:
     """Failed rows first, then the output: the output's presence marks the shard finished."""
     failed = rows["error"].notna()
-    write_parquet(rows.loc[failed, ["shard", "row", *PAIR_KEY, "error"]].reset_index(drop=True), work_dir / "failed" / shard)
-    write_parquet(rows.drop(columns="error").sort_values("row").reset_index(drop=True), work_dir / "out" / shard)
+    write_parquet(
+        rows.loc[failed, ["shard", "row", *PAIR_KEY, "error"]].reset_index(drop=True),
+        work_dir / "failed" / shard,
+    )
+    write_parquet(
+        rows.drop(columns="error").sort_values("row").reset_index(drop=True),
+        work_dir / "out" / shard,
+    )
 
 
 def _init_ray(rc: RayLabelling) -> Any:
@@ -174,7 +202,10 @@ def _init_ray(rc: RayLabelling) -> Any:
         if rc.address:
             import relevance_kit
 
-            ray.init(address=rc.address, runtime_env={"py_modules": [str(Path(relevance_kit.__file__).parent)]})
+            ray.init(
+                address=rc.address,
+                runtime_env={"py_modules": [str(Path(relevance_kit.__file__).parent)]},
+            )
         else:
             start_local_ray(rc.num_cpus)
     ray.data.DataContext.get_current().enable_progress_bars = False
@@ -200,7 +231,9 @@ def start_local_ray(num_cpus: int | None, attempts: int = 3) -> None:
                 raise
 
 
-def _vllm_pipeline(cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, work_dir: Path, ds: Any) -> Any:
+def _vllm_pipeline(
+    cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, work_dir: Path, ds: Any
+) -> Any:
     """GPU clusters: ray.data.llm's vLLM processor over the teacher's export, with the same
     forced-choice scheme as VLLMScorer (K one-token requests per pair, each forcing one label
     token; the raw logprobs softmaxed over the K labels). UNTESTED here (no GPU, no vllm):
@@ -210,23 +243,32 @@ def _vllm_pipeline(cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, wor
     try:
         from ray.data.llm import build_processor, vLLMEngineProcessorConfig
     except ImportError as exc:
-        raise ConfigError("engine 'vllm' needs ray.data.llm and vllm (pip install 'ray[data,llm]' on a GPU cluster)") from exc
+        raise ConfigError(
+            "engine 'vllm' needs ray.data.llm and vllm (pip install 'ray[data,llm]' on a GPU cluster)"
+        ) from exc
     from transformers import AutoTokenizer
 
     from relevance_kit.teacher.encoding import PromptRenderer, verbalizer_ids
     from relevance_kit.teacher.scoring import LOGIT_LIFT
 
     if cfg.teacher.kind == "cross_encoder":
-        raise ConfigError("engine 'vllm' serves generative teachers; a cross-encoder teacher uses engine: hf")
+        raise ConfigError(
+            "engine 'vllm' serves generative teachers; a cross-encoder teacher uses engine: hf"
+        )
     tokenizer = AutoTokenizer.from_pretrained(export_dir)
     renderer = PromptRenderer(cfg, tokenizer)
-    token_ids = [ids[0] for ids in verbalizer_ids(tokenizer, cfg.taxonomy.ids, cfg.teacher.verbalizers)]
+    token_ids = [
+        ids[0] for ids in verbalizer_ids(tokenizer, cfg.taxonomy.ids, cfg.teacher.verbalizers)
+    ]
     listings = read_parquet(work_dir / "listings.parquet").set_index("listing_id")
 
     def prompts(batch: pd.DataFrame) -> pd.DataFrame:
         from relevance_kit.teacher.encoding import Pair
 
-        texts = [renderer.text(Pair(q, listings.loc[lid].to_dict())) for q, lid in zip(batch["query"], batch["listing_id"])]
+        texts = [
+            renderer.text(Pair(q, listings.loc[lid].to_dict()))
+            for q, lid in zip(batch["query"], batch["listing_id"])
+        ]
         expanded = batch.loc[batch.index.repeat(len(token_ids))].reset_index(drop=True)
         expanded["prompt"] = np.repeat(texts, len(token_ids))
         expanded["label_token"] = np.tile(token_ids, len(batch))
@@ -247,13 +289,25 @@ def _vllm_pipeline(cfg: RelevanceConfig, rc: RayLabelling, export_dir: Path, wor
 
     def per_pair(group: pd.DataFrame) -> pd.DataFrame:
         """One pair's K rows -> its probabilities, or its error."""
-        logps = group.set_index("label_token")["logprob"].reindex(token_ids).to_numpy(dtype=np.float64) if "logprob" in group else np.full(len(token_ids), np.nan)
+        logps = (
+            group.set_index("label_token")["logprob"].reindex(token_ids).to_numpy(dtype=np.float64)
+            if "logprob" in group
+            else np.full(len(token_ids), np.nan)
+        )
         errors = group.get("__inference_error__", pd.Series(dtype=object)).dropna().astype(str)
         out = group[["shard", "row", "query_id", "listing_id"]].head(1).reset_index(drop=True)
-        probs = np.exp(logps - np.nanmax(logps)) if np.isfinite(logps).all() else np.full(len(token_ids), np.nan)
+        probs = (
+            np.exp(logps - np.nanmax(logps))
+            if np.isfinite(logps).all()
+            else np.full(len(token_ids), np.nan)
+        )
         for j, label in enumerate(labels):
             out[prob_column(label)] = probs[j] / probs.sum()
-        problem = "; ".join(e for e in errors if e) or (None if np.isfinite(logps).all() else "vLLM returned no logprob for a forced label token")
+        problem = "; ".join(e for e in errors if e) or (
+            None
+            if np.isfinite(logps).all()
+            else "vLLM returned no logprob for a forced label token"
+        )
         out["error"] = problem
         return out
 
@@ -265,5 +319,9 @@ def _forced_logprob(row: dict) -> float:
     {token_id: {logprob, rank, decoded_token}} per generated token); NaN when it is not
     there (the pair is then recorded as failed)."""
     logprobs = row.get("logprobs") or []
-    entry = logprobs[0].get(int(row["label_token"])) if len(logprobs) and isinstance(logprobs[0], dict) else None
+    entry = (
+        logprobs[0].get(int(row["label_token"]))
+        if len(logprobs) and isinstance(logprobs[0], dict)
+        else None
+    )
     return float("nan") if entry is None else float(entry["logprob"])

@@ -40,23 +40,39 @@ LOGIT_LIFT = 100.0  # added to every label token's logit: same shift for all, ra
 class HFScorer:
     """In-process transformers scoring; `sort_by_length` groups similar lengths per batch."""
 
-    def __init__(self, cfg: RelevanceConfig, bundle: TeacherBundle, batch_size: int, sort_by_length: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: RelevanceConfig,
+        bundle: TeacherBundle,
+        batch_size: int,
+        sort_by_length: bool = True,
+    ) -> None:
         self.bundle = bundle
         self.encoder = make_encoder(cfg, bundle)
         self.batch_size = batch_size
         self.sort_by_length = sort_by_length
-        self.pad_id = bundle.tokenizer.pad_token_id if bundle.tokenizer.pad_token_id is not None else 0
+        self.pad_id = (
+            bundle.tokenizer.pad_token_id if bundle.tokenizer.pad_token_id is not None else 0
+        )
 
     @torch.inference_mode()
     def score(self, pairs: Sequence[Pair], desc: str = "teacher scoring") -> np.ndarray:
         model = self.bundle.model.eval()
         features = [self.encoder.encode(p, with_target=False) for p in pairs]
-        order = np.argsort([len(f["input_ids"]) for f in features], kind="stable") if self.sort_by_length else np.arange(len(features))
+        order = (
+            np.argsort([len(f["input_ids"]) for f in features], kind="stable")
+            if self.sort_by_length
+            else np.arange(len(features))
+        )
         probs = np.empty((len(features), len(self.encoder.labels)))
         device = next(model.parameters()).device
-        for start in tqdm(range(0, len(order), self.batch_size), desc=desc, unit="batch", leave=False):
+        for start in tqdm(
+            range(0, len(order), self.batch_size), desc=desc, unit="batch", leave=False
+        ):
             idx = order[start : start + self.batch_size]
-            batch = {k: v.to(device) for k, v in collate([features[i] for i in idx], self.pad_id).items()}
+            batch = {
+                k: v.to(device) for k, v in collate([features[i] for i in idx], self.pad_id).items()
+            }
             if isinstance(self.encoder, CausalEncoder):
                 logits = causal_label_logits(model, batch, self.encoder.first_token_ids)
             else:
@@ -76,7 +92,9 @@ class _ServedScorer:
     def __init__(self, cfg: RelevanceConfig, tokenizer: Any) -> None:
         self.renderer = PromptRenderer(cfg, tokenizer)
         self.labels = cfg.taxonomy.ids
-        self.token_ids = [ids[0] for ids in verbalizer_ids(tokenizer, self.labels, cfg.teacher.verbalizers)]
+        self.token_ids = [
+            ids[0] for ids in verbalizer_ids(tokenizer, self.labels, cfg.teacher.verbalizers)
+        ]
 
 
 class OpenAICompatibleScorer(_ServedScorer):
@@ -92,7 +110,12 @@ class OpenAICompatibleScorer(_ServedScorer):
         super().__init__(cfg, tokenizer)
         self.token_text = [tokenizer.decode([t]) for t in self.token_ids]
         key = os.environ.get(inference.api_key_env, "") if inference.api_key_env else ""
-        self.client = OpenAI(base_url=inference.base_url, api_key=key or "not-needed", timeout=inference.timeout_s, max_retries=3)
+        self.client = OpenAI(
+            base_url=inference.base_url,
+            api_key=key or "not-needed",
+            timeout=inference.timeout_s,
+            max_retries=3,
+        )
         self.model = inference.served_model or self.client.models.list().data[0].id
         self.max_concurrency = inference.max_concurrency
 
@@ -103,7 +126,10 @@ class OpenAICompatibleScorer(_ServedScorer):
         return np.array(rows).reshape(len(texts), len(self.labels))
 
     def _one(self, prompt: str) -> list[float]:
-        logps = [self._forced_logprob(prompt, token_id, text) for token_id, text in zip(self.token_ids, self.token_text)]
+        logps = [
+            self._forced_logprob(prompt, token_id, text)
+            for token_id, text in zip(self.token_ids, self.token_text)
+        ]
         return list(_softmax(_check_pre_bias(np.array(logps))))
 
     def _forced_logprob(self, prompt: str, token_id: int, text: str) -> float:
@@ -124,7 +150,9 @@ class OpenAICompatibleScorer(_ServedScorer):
 def _check_pre_bias(logps: np.ndarray) -> np.ndarray:
     """Forced tokens all at probability ~1 means the server reported logprobs after the bias."""
     if len(logps) > 1 and np.all(logps > -1e-4):
-        raise DataError("the server reports logprobs after logit_bias (every forced label has p≈1); use a server that reports the model's own logprobs")
+        raise DataError(
+            "the server reports logprobs after logit_bias (every forced label has p≈1); use a server that reports the model's own logprobs"
+        )
     return logps
 
 
@@ -134,13 +162,21 @@ class VLLMScorer(_ServedScorer):
     force one label token; vLLM reports the sampled token's raw logprob (its default
     logprobs mode) and its prefix cache shares the prompt's forward pass."""
 
-    def __init__(self, cfg: RelevanceConfig, export_dir: Path, tokenizer: Any, inference: InferenceConfig) -> None:
+    def __init__(
+        self, cfg: RelevanceConfig, export_dir: Path, tokenizer: Any, inference: InferenceConfig
+    ) -> None:
         try:
             from vllm import LLM, SamplingParams
         except ImportError as exc:
-            raise ConfigError("inference.backend = 'vllm' needs the vllm package (pip install 'relevance-kit[vllm]', CUDA GPU)") from exc
+            raise ConfigError(
+                "inference.backend = 'vllm' needs the vllm package (pip install 'relevance-kit[vllm]', CUDA GPU)"
+            ) from exc
         super().__init__(cfg, tokenizer)
-        self.llm = LLM(model=str(export_dir), tensor_parallel_size=inference.tensor_parallel_size, enable_prefix_caching=True)
+        self.llm = LLM(
+            model=str(export_dir),
+            tensor_parallel_size=inference.tensor_parallel_size,
+            enable_prefix_caching=True,
+        )
         self.params = [
             SamplingParams(max_tokens=1, temperature=0.0, logprobs=1, logit_bias={t: LOGIT_LIFT})
             for t in self.token_ids
@@ -160,7 +196,9 @@ class VLLMScorer(_ServedScorer):
                 for j, token_id in enumerate(self.token_ids):
                     out = outputs[i * k + j].outputs[0]
                     if out.token_ids[0] != token_id:
-                        raise DataError(f"vLLM sampled token {out.token_ids[0]} where label token {token_id} was forced")
+                        raise DataError(
+                            f"vLLM sampled token {out.token_ids[0]} where label token {token_id} was forced"
+                        )
                     logps.append(out.logprobs[0][token_id].logprob)
                 rows.append(_softmax(_check_pre_bias(np.array(logps))))
         return np.array(rows)
@@ -174,15 +212,25 @@ def make_scorer(cfg: RelevanceConfig, export_dir: Path, inference: InferenceConf
     need only its tokenizer (the label tokens); a cross-encoder has no label tokens to
     serve, so it scores in process only."""
     if inference.backend == "hf":
-        return HFScorer(cfg, load_pretrained(cfg.teacher.kind, export_dir, cfg.taxonomy.ids), inference.batch_size)
+        return HFScorer(
+            cfg,
+            load_pretrained(cfg.teacher.kind, export_dir, cfg.taxonomy.ids),
+            inference.batch_size,
+        )
     if inference.backend == "onnx":
         if cfg.teacher.kind != "cross_encoder":
-            raise ConfigError(f"inference.backend = 'onnx' scores cross-encoder teachers; teacher {cfg.teacher.name!r} is a {cfg.teacher.kind}: use inference=hf or a server")
+            raise ConfigError(
+                f"inference.backend = 'onnx' scores cross-encoder teachers; teacher {cfg.teacher.name!r} is a {cfg.teacher.kind}: use inference=hf or a server"
+            )
         from relevance_kit.teacher.onnx_scoring import OnnxCrossEncoderScorer
 
-        return OnnxCrossEncoderScorer(cfg, load_pretrained("cross_encoder", export_dir, cfg.taxonomy.ids), inference)
+        return OnnxCrossEncoderScorer(
+            cfg, load_pretrained("cross_encoder", export_dir, cfg.taxonomy.ids), inference
+        )
     if cfg.teacher.kind == "cross_encoder":
-        raise ConfigError(f"inference.backend = {inference.backend!r} serves generative teachers; teacher {cfg.teacher.name!r} is a cross-encoder: use inference=hf")
+        raise ConfigError(
+            f"inference.backend = {inference.backend!r} serves generative teachers; teacher {cfg.teacher.name!r} is a cross-encoder: use inference=hf"
+        )
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(export_dir)
@@ -191,6 +239,10 @@ def make_scorer(cfg: RelevanceConfig, export_dir: Path, inference: InferenceConf
     return VLLMScorer(cfg, export_dir, tokenizer, inference)
 
 
-def score_frame(scorer: Scorer, pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame, where: str) -> np.ndarray:
+def score_frame(
+    scorer: Scorer, pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame, where: str
+) -> np.ndarray:
     """Label probabilities (n, K) for the (query_id, listing_id) rows of `pairs`."""
-    return scorer.score(pairs_from_frames(pairs, queries, listings, where), desc=f"teacher scoring: {where}")
+    return scorer.score(
+        pairs_from_frames(pairs, queries, listings, where), desc=f"teacher scoring: {where}"
+    )

@@ -40,10 +40,14 @@ from relevance_kit.training import (
 )
 
 
-def split_by_query(pairs: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_by_query(
+    pairs: pd.DataFrame, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train and validation pairs with no query in both."""
     if pairs["query_id"].nunique() < 2:
-        raise DataError(f"the teacher needs annotator labels on at least 2 queries to hold one out; got {pairs['query_id'].nunique()}")
+        raise DataError(
+            f"the teacher needs annotator labels on at least 2 queries to hold one out; got {pairs['query_id'].nunique()}"
+        )
     splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
     train_idx, val_idx = next(splitter.split(pairs, groups=pairs["query_id"]))
     return pairs.iloc[train_idx].reset_index(drop=True), pairs.iloc[val_idx].reset_index(drop=True)
@@ -52,14 +56,23 @@ def split_by_query(pairs: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.
 class TeacherDataModule(L.LightningDataModule):
     """Encoded training and validation pairs; batches are right-padded by `collate`."""
 
-    def __init__(self, train: list[dict[str, Any]], val: list[dict[str, Any]], batch_size: int, pad_id: int, seed: int) -> None:
+    def __init__(
+        self,
+        train: list[dict[str, Any]],
+        val: list[dict[str, Any]],
+        batch_size: int,
+        pad_id: int,
+        seed: int,
+    ) -> None:
         super().__init__()
         self.train, self.val = train, val
         self.batch_size, self.pad_id, self.seed = batch_size, pad_id, seed
 
     def train_dataloader(self) -> DataLoader:
         sampler = EpochSampler(len(self.train), self.seed)
-        return DataLoader(self.train, batch_size=self.batch_size, sampler=sampler, collate_fn=self._collate)
+        return DataLoader(
+            self.train, batch_size=self.batch_size, sampler=sampler, collate_fn=self._collate
+        )
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val, batch_size=self.batch_size, collate_fn=self._collate)
@@ -71,10 +84,17 @@ class TeacherDataModule(L.LightningDataModule):
 def settings(cfg: RelevanceConfig) -> dict[str, Any]:
     """What a checkpoint depends on besides the data: resuming one trained under other
     settings would be wrong."""
-    return {"teacher": cfg.teacher.model_dump(), "trainer": cfg.trainer.model_dump(), "labels": cfg.taxonomy.ids, "seed": cfg.seed}
+    return {
+        "teacher": cfg.teacher.model_dump(),
+        "trainer": cfg.trainer.model_dump(),
+        "labels": cfg.taxonomy.ids,
+        "seed": cfg.seed,
+    }
 
 
-def build_module(cfg: RelevanceConfig, bundle: TeacherBundle, first_token_ids: list[int] | None) -> L.LightningModule:
+def build_module(
+    cfg: RelevanceConfig, bundle: TeacherBundle, first_token_ids: list[int] | None
+) -> L.LightningModule:
     model = set_trainable(bundle, cfg.teacher.lora, cfg.teacher.trainable_layers)
     t = cfg.teacher
     if bundle.kind == "cross_encoder":
@@ -82,7 +102,9 @@ def build_module(cfg: RelevanceConfig, bundle: TeacherBundle, first_token_ids: l
     return TeacherSFTModule(model, first_token_ids or [], t.optimizer, t.scheduler)
 
 
-def make_trainer(cfg: RelevanceConfig, out_dir: Path, checkpoints: Path, logger: Any = None) -> L.Trainer:
+def make_trainer(
+    cfg: RelevanceConfig, out_dir: Path, checkpoints: Path, logger: Any = None
+) -> L.Trainer:
     tr = cfg.trainer
     checkpoint = epoch_checkpoint(checkpoints)
     return L.Trainer(
@@ -93,14 +115,23 @@ def make_trainer(cfg: RelevanceConfig, out_dir: Path, checkpoints: Path, logger:
     )  # fmt: skip
 
 
-def train_teacher(cfg: RelevanceConfig, labelled: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame, out_dir: Path, logger: Any = None) -> dict[str, Any]:
+def train_teacher(
+    cfg: RelevanceConfig,
+    labelled: pd.DataFrame,
+    queries: pd.DataFrame,
+    listings: pd.DataFrame,
+    out_dir: Path,
+    logger: Any = None,
+) -> dict[str, Any]:
     """Fit the configured teacher on `labelled` (query_id, listing_id, label[, rationale]) and
     write `<out_dir>/export` (model + tokenizer), `decision.json` (biases) and return metrics."""
     t = cfg.teacher
     seed_run(cfg.seed, cfg.trainer.threads, cfg.trainer.accelerator)
     train_frame, val_frame = split_by_query(labelled, t.validation_fraction, cfg.seed)
     if t.max_train_pairs is not None and len(train_frame) > t.max_train_pairs:
-        train_frame = train_frame.sample(t.max_train_pairs, random_state=cfg.seed).reset_index(drop=True)
+        train_frame = train_frame.sample(t.max_train_pairs, random_state=cfg.seed).reset_index(
+            drop=True
+        )
     bundle = load_teacher(t, cfg.taxonomy.ids, cfg.seed)
     encoder = make_encoder(cfg, bundle)
     train_pairs = pairs_from_frames(train_frame, queries, listings, "annotator labels (train)")
@@ -111,13 +142,19 @@ def train_teacher(cfg: RelevanceConfig, labelled: pd.DataFrame, queries: pd.Data
         t.batch_size, pad_id, cfg.seed,
     )  # fmt: skip
     module = build_module(cfg, bundle, getattr(encoder, "first_token_ids", None))
-    run = ResumableRun(out_dir / "checkpoints", fingerprint(settings(cfg), train_frame, val_frame), "teacher")
+    run = ResumableRun(
+        out_dir / "checkpoints", fingerprint(settings(cfg), train_frame, val_frame), "teacher"
+    )
     resume = run.start()
     trainer = make_trainer(cfg, out_dir, run.dir, logger)
     started = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=resume)
     train_seconds = time.perf_counter() - started
-    bundle.model = module.model.merge_and_unload() if hasattr(module.model, "merge_and_unload") else module.model
+    bundle.model = (
+        module.model.merge_and_unload()
+        if hasattr(module.model, "merge_and_unload")
+        else module.model
+    )
     export(bundle, out_dir / "export")
     biases, val_seconds = fit_biases(cfg, bundle, val_pairs)
     write_json(biases.to_dict(), out_dir / "decision.json")
@@ -137,14 +174,20 @@ def train_teacher(cfg: RelevanceConfig, labelled: pd.DataFrame, queries: pd.Data
     }
 
 
-def fit_biases(cfg: RelevanceConfig, bundle: TeacherBundle, val_pairs: list[Pair]) -> tuple[DecisionBiases, float]:
+def fit_biases(
+    cfg: RelevanceConfig, bundle: TeacherBundle, val_pairs: list[Pair]
+) -> tuple[DecisionBiases, float]:
     """Score the validation slice with the trained model (the hf scorer) and tune biases,
     bagged over query-bootstrap resamples (`teacher.bias_bootstrap`)."""
     started = time.perf_counter()
-    probs = HFScorer(cfg, bundle, batch_size=cfg.teacher.batch_size * 2).score(val_pairs, desc="validation scoring")
+    probs = HFScorer(cfg, bundle, batch_size=cfg.teacher.batch_size * 2).score(
+        val_pairs, desc="validation scoring"
+    )
     seconds = time.perf_counter() - started
     labels, queries = [p.label for p in val_pairs], [p.query for p in val_pairs]
-    biases = DecisionBiases(cfg.taxonomy.ids).fit(probs, labels, queries, cfg.teacher.bias_bootstrap, cfg.seed)
+    biases = DecisionBiases(cfg.taxonomy.ids).fit(
+        probs, labels, queries, cfg.teacher.bias_bootstrap, cfg.seed
+    )
     return biases, seconds
 
 
