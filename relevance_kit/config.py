@@ -631,6 +631,7 @@ class EvaluationConfig(Strict):
     bootstrap_resamples: Annotated[int, Field(ge=50)]
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)]
     reference_tier: str
+    ndcg_k: Annotated[int, Field(ge=1)]  # the threshold-free nDCG@k of the tier table
 
 
 RelevanceMetric = Literal["pct_relevant", "pct_irrelevant", "ndcg"]

@@ -133,8 +133,8 @@ def bootstrap_ci(
 ) -> dict[str, float]:
     """Percentile interval of `metric_fn` over resamples of whole queries (with replacement)."""
     _, cms = confusion_by_query(frame, labels)
-    weights = _resample_weights(len(cms), n_resamples, seed)
-    low, high = _interval(_on_resamples(metric_fn, weights, cms), confidence)
+    weights = query_resample_weights(len(cms), n_resamples, seed)
+    low, high = percentile_interval(_on_resamples(metric_fn, weights, cms), confidence)
     return {"estimate": float(metric_fn(cms.sum(axis=0))), "low": low, "high": high}
 
 
@@ -154,16 +154,16 @@ def paired_bootstrap(
     queries_b, cms_b = confusion_by_query(frame_b, labels)
     if not (np.array_equal(queries_a, queries_b) and np.array_equal(cms_a.sum(-1), cms_b.sum(-1))):
         raise DataError("paired bootstrap needs both tiers scored on the same golden pairs")
-    weights = _resample_weights(len(cms_a), n_resamples, seed)
+    weights = query_resample_weights(len(cms_a), n_resamples, seed)
     diffs = _on_resamples(metric_fn, weights, cms_a) - _on_resamples(metric_fn, weights, cms_b)
     diff = float(metric_fn(cms_a.sum(axis=0)) - metric_fn(cms_b.sum(axis=0)))
-    low, high = _interval(diffs, confidence)
+    low, high = percentile_interval(diffs, confidence)
     other_side = np.count_nonzero(diffs <= 0 if diff >= 0 else diffs >= 0)
     p_value = min(1.0, 2 * (other_side + 1) / (n_resamples + 1))
     return {"diff": diff, "low": low, "high": high, "p_value": p_value}
 
 
-def _resample_weights(n_queries: int, n_resamples: int, seed: int) -> np.ndarray:
+def query_resample_weights(n_queries: int, n_resamples: int, seed: int) -> np.ndarray:
     """How often each query is drawn in each resample of n_queries with replacement
     (a multinomial count vector has exactly that distribution); shape (R, Q)."""
     if n_queries == 0:
@@ -177,7 +177,7 @@ def _on_resamples(metric_fn: Metric, weights: np.ndarray, cms: np.ndarray) -> np
     return metric_fn(np.tensordot(weights, cms, axes=1))
 
 
-def _interval(stats: np.ndarray, confidence: float) -> tuple[float, float]:
+def percentile_interval(stats: np.ndarray, confidence: float) -> tuple[float, float]:
     alpha = (1 - confidence) / 2
     low, high = np.nanquantile(stats, [alpha, 1 - alpha])
     return float(low), float(high)

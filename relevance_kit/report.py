@@ -26,6 +26,7 @@ from relevance_kit.metrics import (
     macro_f1,
     paired_bootstrap,
 )
+from relevance_kit.ranking_metrics import threshold_free
 from relevance_kit.schemas import (
     LABELLED_PAIRS,
     PAIR_KEY,
@@ -42,8 +43,13 @@ def tier_table(
     seed: int,
     reference_tier: str | Sequence[str],
     confidence: float = 0.95,
+    *,
+    gains: Mapping[str, float],
+    ndcg_k: int = 10,
 ) -> dict:
-    """Score every tier on `golden` (query_id, listing_id, label).
+    """Score every tier on `golden` (query_id, listing_id, label): F1s of its labels and,
+    where it has a score, the threshold-free measures of `ranking_metrics` (nDCG@`ndcg_k`
+    with the taxonomy `gains`).
 
     `reference_tier` is a tier name, or several names (e.g. the baselines) of which the one
     with the highest macro-F1 becomes the reference for the paired Δ macro-F1.
@@ -58,6 +64,10 @@ def tier_table(
     }
     boot = {"n_resamples": n_resamples, "seed": seed, "confidence": confidence, "labels": labels}
     tiers = {name: _tier_row(frame, labels, boot) for name, frame in frames.items()}
+    for name, frame in frames.items():
+        tiers[name]["threshold_free"] = threshold_free(
+            frame, labels, gains, ndcg_k, n_resamples, seed, confidence
+        )
     reference = _pick_reference(reference_tier, tiers)
     for name, row in tiers.items():
         row["vs_reference"] = (
@@ -73,17 +83,19 @@ def tier_table(
         "seed": seed,
         "confidence": confidence,
         "reference": reference,
+        "ndcg_k": ndcg_k,
         "tiers": tiers,
     }
 
 
 def _scored_frame(golden: pd.DataFrame, pred: pd.DataFrame, where: str) -> pd.DataFrame:
-    """Golden pairs with the tier's label as y_pred (NaN where it predicted nothing)."""
+    """Golden pairs with the tier's label as y_pred and its score (NaN where it predicted
+    nothing)."""
     require_columns(pred, PREDICTION_COLUMNS, where)
     if pred.duplicated(PAIR_KEY).any():
         raise DataError(f"{where}: duplicate (query_id, listing_id) pairs")
     merged = golden[[*PAIR_KEY, "label"]].merge(
-        pred[[*PAIR_KEY, "label"]], on=PAIR_KEY, how="left", suffixes=("_true", "_pred")
+        pred[[*PAIR_KEY, "label", "score"]], on=PAIR_KEY, how="left", suffixes=("_true", "_pred")
     )
     return merged.rename(columns={"label_true": "y_true", "label_pred": "y_pred"})
 
@@ -126,6 +138,7 @@ def render_markdown(table: dict) -> str:
         ["tier", "pairs predicted", f"macro-F1 [{pct}% CI]"]
         + [f"F1 {label}" for label in labels]
         + ["accuracy", "kappa", f"Δ macro-F1 vs {table['reference']} [{pct}% CI]", "p"]
+        + [f"AUC {labels[0]} vs rest", f"AUC {labels[-1]} vs rest", f"nDCG@{table['ndcg_k']}"]
     )
     lines = [
         "# Tiers on the golden set",
@@ -134,7 +147,8 @@ def render_markdown(table: dict) -> str:
             f"{table['n_pairs']} golden pairs over {table['n_queries']} queries. Intervals: "
             f"{table['n_resamples']} bootstrap resamples of queries (seed {table['seed']}); "
             "Δ is a paired bootstrap on the same resamples. "
-            "Pairs a tier did not predict count as errors."
+            "Pairs a tier did not predict count as errors. AUC and nDCG rank the pairs by the "
+            "tier's score, whatever its thresholds (— : the tier has no score)."
         ),
     ]
     rows = []
@@ -152,6 +166,7 @@ def render_markdown(table: dict) -> str:
                     f"{delta['p_value']:.3f}",
                 ]
             )
+            + threshold_free_cells(row["threshold_free"], labels, table["ndcg_k"])
         )
         rows.append(cells)
     lines += [
@@ -159,6 +174,14 @@ def render_markdown(table: dict) -> str:
         pd.DataFrame(rows, columns=header).to_markdown(index=False, disable_numparse=True),
     ]
     return "\n".join(lines) + "\n"
+
+
+def threshold_free_cells(measures: dict | None, labels: Sequence[str], k: int) -> list[str]:
+    """AUC best vs rest, AUC worst vs rest, nDCG@k as table cells ("—" without a score)."""
+    if measures is None:
+        return ["—"] * 3
+    auc = measures["auc_vs_rest"]
+    return [_ci(auc[labels[0]]), _ci(auc[labels[-1]]), _ci(measures[f"ndcg_at_{k}"])]
 
 
 def _ci(value: dict[str, float]) -> str:

@@ -57,15 +57,19 @@ PAGE = """\
 <p class='note'>experiment <b>{{ experiment }}</b>: human golden set → annotator → teacher → student → search integration → monitoring</p>
 <h2>Tiers on the golden set</h2>
 {% if tiers %}
-<p class='note'>{{ tiers["n_pairs"] }} golden pairs, {{ tiers["n_queries"] }} queries; intervals resample queries.</p>
+<p class='note'>{{ tiers["n_pairs"] }} golden pairs, {{ tiers["n_queries"] }} queries; intervals resample queries. AUC and nDCG rank the pairs by each tier's score, whatever its thresholds.</p>
 <table><tr><th>tier</th><th>predicted</th><th>macro-F1</th>
 {%- for label in tiers["labels"] %}<th>F1 {{ label }}</th>{% endfor -%}
-<th>Δ macro-F1 vs {{ tiers["reference"] }}</th><th>p</th></tr>
+<th>Δ macro-F1 vs {{ tiers["reference"] }}</th><th>p</th>
+<th>AUC {{ tiers["labels"][0] }} vs rest</th><th>AUC {{ tiers["labels"][-1] }} vs rest</th><th>nDCG@{{ tiers["ndcg_k"] }}</th></tr>
 {% for name, row in tiers["tiers"].items() %}
 {% set vs = row["vs_reference"] %}
 <tr><td>{{ name }}</td><td>{{ row["n_predicted"] }}/{{ row["n_pairs"] }}</td><td>{{ ci(row["macro_f1"]) }}</td>
 {%- for label in tiers["labels"] %}<td>{{ ci(row["f1"][label]) }}</td>{% endfor -%}
-{% if vs is none %}<td>reference</td><td></td>{% else %}<td>{{ signed(vs) }}</td><td>{{ "%.3g"|format(vs["p_value"]) }}</td>{% endif %}</tr>
+{% if vs is none %}<td>reference</td><td></td>{% else %}<td>{{ signed(vs) }}</td><td>{{ "%.3g"|format(vs["p_value"]) }}</td>{% endif %}
+{%- set free = row.get("threshold_free") %}
+{%- if free %}<td>{{ ci(free["auc_vs_rest"][tiers["labels"][0]]) }}</td><td>{{ ci(free["auc_vs_rest"][tiers["labels"][-1]]) }}</td><td>{{ ci(free["ndcg_at_" ~ tiers["ndcg_k"]]) }}</td>
+{%- else %}<td>—</td><td>—</td><td>—</td>{% endif %}</tr>
 {% endfor %}
 </table>
 {% else %}{{ missing("evaluate") }}

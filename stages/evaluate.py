@@ -1,5 +1,6 @@
 """DVC stage `evaluate`: every tier on the same golden set: macro-F1 and per-class F1 with
-query-level bootstrap CIs, paired differences against the reference, confusion matrices."""
+query-level bootstrap CIs, paired differences against the reference, threshold-free AUC and
+nDCG of each tier's score, confusion matrices."""
 
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def main(cfg: RelevanceConfig) -> None:
         cfg.seed,
         reference,
         ev.confidence,
+        gains=cfg.taxonomy.gains,
+        ndcg_k=ev.ndcg_k,
     )
 
     write_json(table, Path(cfg.paths.metrics) / "tiers.json")

@@ -133,7 +133,7 @@ def test_vectorised_bootstrap_equals_resampling_the_pairs_of_drawn_queries(frame
     """The bootstrap weights per-query confusion counts by how often each query is drawn;
     that must give what copying the drawn queries' pairs and scoring them with sklearn gives.
     (Its speed is a benchmark's business, not a timed test's.)"""
-    from relevance_kit.metrics import _resample_weights
+    from relevance_kit.metrics import query_resample_weights
 
     n_resamples, seed = 40, 3
     ci = bootstrap_ci(frame, macro_f1, n_resamples, seed=seed, confidence=0.9, labels=LABELS)
@@ -143,7 +143,7 @@ def test_vectorised_bootstrap_equals_resampling_the_pairs_of_drawn_queries(frame
         f1_score(sample["y_true"], sample["y_pred"], labels=LABELS, average="macro")
         for sample in (
             pd.concat([by_query[q] for q, c in zip(queries, weights) for _ in range(c)])
-            for weights in _resample_weights(len(queries), n_resamples, seed)
+            for weights in query_resample_weights(len(queries), n_resamples, seed)
         )
     ]
     assert (ci["low"], ci["high"]) == pytest.approx(tuple(np.quantile(naive, [0.05, 0.95])))

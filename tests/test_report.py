@@ -8,6 +8,7 @@ from relevance_kit.report import confusion_rows, plot_confusion, render_markdown
 from relevance_kit.schemas import PREDICTION_COLUMNS, prediction_frame, prob_column
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
+GAINS = {"relevant": 1.0, "partially_relevant": 0.5, "irrelevant": 0.0}
 
 
 @pytest.fixture
@@ -43,7 +44,13 @@ def predictions(golden) -> dict[str, pd.DataFrame]:
 @pytest.fixture
 def table(golden, predictions) -> dict:
     return tier_table(
-        golden, predictions, LABELS, n_resamples=300, seed=0, reference_tier=["majority", "noisy"]
+        golden,
+        predictions,
+        LABELS,
+        n_resamples=300,
+        seed=0,
+        reference_tier=["majority", "noisy"],
+        gains=GAINS,
     )
 
 
@@ -76,21 +83,29 @@ def test_unpredicted_pairs_are_counted_as_errors(table, golden, predictions):
 
 
 def test_named_reference_and_unknown_reference(golden, predictions):
-    table = tier_table(golden, predictions, LABELS, 100, 0, reference_tier="majority")
+    table = tier_table(golden, predictions, LABELS, 100, 0, reference_tier="majority", gains=GAINS)
     assert table["reference"] == "majority"
     with pytest.raises(DataError, match="bm25"):
-        tier_table(golden, predictions, LABELS, 100, 0, reference_tier="bm25")
+        tier_table(golden, predictions, LABELS, 100, 0, reference_tier="bm25", gains=GAINS)
 
 
 def test_bad_predictions_are_errors(golden, predictions):
     duplicated = pd.concat([predictions["noisy"], predictions["noisy"].head(1)])
     with pytest.raises(DataError, match="duplicate"):
-        tier_table(golden, {"dup": duplicated}, LABELS, 100, 0, reference_tier="dup")
+        tier_table(golden, {"dup": duplicated}, LABELS, 100, 0, reference_tier="dup", gains=GAINS)
     with pytest.raises(DataError, match="score"):
-        tier_table(golden, {"x": predictions["noisy"].drop(columns="score")}, LABELS, 100, 0, "x")
+        tier_table(
+            golden,
+            {"x": predictions["noisy"].drop(columns="score")},
+            LABELS,
+            100,
+            0,
+            "x",
+            gains=GAINS,
+        )
     wrong_label = predictions["noisy"].assign(label="exact")
     with pytest.raises(DataError, match="exact"):
-        tier_table(golden, {"x": wrong_label}, LABELS, 100, 0, "x")
+        tier_table(golden, {"x": wrong_label}, LABELS, 100, 0, "x", gains=GAINS)
 
 
 def test_table_is_json_and_markdown_names_every_tier(table, tmp_path):
@@ -108,6 +123,18 @@ def test_table_is_json_and_markdown_names_every_tier(table, tmp_path):
     )
     assert "F1 partially_relevant" in header and "vs noisy" in markdown
     assert "200/400" in [row[1] for row in body]
+    assert header[-3:] == ["AUC relevant vs rest", "AUC irrelevant vs rest", "nDCG@10"]
+    assert body[0][-3:] == ["—"] * 3  # majority has no score
+
+
+def test_threshold_free_measures_need_a_score(table):
+    """Majority and oracle carry labels only; noisy's score is random: AUC near chance."""
+    assert table["tiers"]["majority"]["threshold_free"] is None
+    assert table["tiers"]["oracle"]["threshold_free"] is None
+    noisy = table["tiers"]["noisy"]["threshold_free"]
+    assert noisy["scored_pairs"] == 400 and noisy["ndcg_queries"] <= 40
+    for auc in noisy["auc_vs_rest"].values():
+        assert auc["low"] < 0.5 < auc["high"]
 
 
 def test_plot_confusion_writes_a_png(table, tmp_path):

@@ -48,6 +48,7 @@ def _parts(tmp_path: Path) -> dict:
         200,
         0,
         "majority",
+        gains={"relevant": 1.0, "partially_relevant": 0.5, "irrelevant": 0.0},
     )
     plot_confusion(
         tiers["tiers"]["student"]["confusion_matrix"],
