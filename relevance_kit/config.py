@@ -317,9 +317,8 @@ class AnnotatorConfig(Strict):
         "json_schema"
     )
     max_tokens: Annotated[int, Field(gt=0)] = 300
-    max_rationale_chars: Annotated[int, Field(gt=0)] = (
-        240  # enforced by json_object_schema (llama.cpp grammar)
-    )
+    # enforced by json_object_schema (llama.cpp grammar)
+    max_rationale_chars: Annotated[int, Field(gt=0)] = 240
     max_reasks: Annotated[int, Field(ge=0)] = 1
     tie_break: Literal["most_severe", "least_severe", "review"] = "most_severe"
     review_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.6  # self-consistency threshold
@@ -390,26 +389,22 @@ class TeacherConfig(Strict):
     model: str
     sees_images: bool
     lora: LoraConfig | None
-    trainable_layers: Annotated[int, Field(gt=0)] | None = (
-        None  # top N layers train (no LoRA); None = all
-    )
+    # top N layers train (no LoRA); None = all
+    trainable_layers: Annotated[int, Field(gt=0)] | None = None
     max_length: Annotated[int, Field(gt=0)]
     listing_max_chars: Annotated[int, Field(gt=0)] = 600
     answer_prefix: str = "Label:"
-    prompt_style: Literal["full", "compact"] = (
-        "full"  # compact: label ids + query + listing, no system prompt (CPU)
-    )
+    # compact: label ids + query + listing, no system prompt (CPU)
+    prompt_style: Literal["full", "compact"] = "full"
     verbalizers: dict[
         str, str
     ] = {}  # label id -> answer text; labels not named answer with their id
-    rationale_in_target: bool = (
-        False  # SFT target = label verbalizer, then the annotator's rationale
-    )
+    # SFT target = label verbalizer, then the annotator's rationale
+    rationale_in_target: bool = False
     max_train_pairs: Annotated[int, Field(gt=0)] | None = None
     validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
-    bias_bootstrap: Annotated[int, Field(ge=0)] = (
-        30  # decision biases bagged over this many query resamples; 0 = one fit
-    )
+    # decision biases bagged over this many query resamples; 0 = one fit
+    bias_bootstrap: Annotated[int, Field(ge=0)] = 30
     epochs: Annotated[int, Field(gt=0)]
     batch_size: Annotated[int, Field(gt=0)]
     optimizer: dict[str, Any]
