@@ -25,9 +25,8 @@ def main(cfg: RelevanceConfig) -> None:
     }
     for tier in CASCADE_TIERS:
         pred = read_frame(Path(cfg.paths.predictions) / f"{tier}.parquet", PREDICTION_COLUMNS)
-        if (
-            "tier_note" in pred.attrs
-        ):  # the tier does not apply to this config (e.g. annotator=human)
+        # the tier does not apply to this config (e.g. annotator=human)
+        if "tier_note" in pred.attrs:
             print(f"{tier}: not scored: {pred.attrs['tier_note']}")
             continue
         predictions[tier] = pred

@@ -127,9 +127,8 @@ class HeadParts:
         z = listing_part + self.bias
         if "query" in self.blocks:
             z = z + self.blocks["query"] @ u
-        if (
-            "product" in self.blocks
-        ):  # W_p (u*v) = v @ (W_p * u)^T: one (n, dim) x (dim, hidden) matmul
+        # W_p (u*v) = v @ (W_p * u)^T: one (n, dim) x (dim, hidden) matmul
+        if "product" in self.blocks:
             z = torch.addmm(z, v, (self.blocks["product"] * u).T)
         if "abs_diff" in self.blocks:
             z = torch.addmm(z, (v - u).abs(), self.blocks["abs_diff"].T)
