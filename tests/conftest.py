@@ -4,6 +4,7 @@ in which stage scripts run exactly as DVC runs them (cwd = project root, params.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -83,6 +84,15 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory, esci_dir: Path) -> Path:
         done = run_stage(stage, root)
         assert done.returncode == 0, f"{stage}: {done.stderr[-2000:]}"
     return root / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests interrupt stages with SIGINT. A shell starts background jobs with SIGINT ignored
+    (`nohup make test &`), children inherit an ignored signal (not a handler), and Python then
+    installs no KeyboardInterrupt handler: the signal would do nothing. So handle it here;
+    every child then starts with the default."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_stage(name: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
