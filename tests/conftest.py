@@ -86,6 +86,14 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory, esci_dir: Path) -> Path:
     return root / "data"
 
 
+def colour_product_label(query: tuple[str, str], listing: tuple[str, str]) -> str:
+    """The toy catalogues' judgment of a (colour, product) query against a (colour, product)
+    listing: both match -> relevant, the product only -> partially relevant, else irrelevant."""
+    if query == listing:
+        return "relevant"
+    return "partially_relevant" if query[1] == listing[1] else "irrelevant"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Tests interrupt stages with SIGINT. A shell starts background jobs with SIGINT ignored
     (`nohup make test &`), children inherit an ignored signal (not a handler), and Python then

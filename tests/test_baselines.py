@@ -4,7 +4,8 @@ import pytest
 
 from relevance_kit.baselines import BASELINES, make_baseline
 from relevance_kit.errors import ConfigError, DataError
-from relevance_kit.report import PREDICTION_COLUMNS
+from relevance_kit.schemas import PREDICTION_COLUMNS
+from tests.conftest import colour_product_label
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
 
@@ -139,13 +140,7 @@ def lexical_world(n_queries: int = 60) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
         queries.append({"query_id": f"q{q}", "text": f"{colour} {item}"})
         for lid in rng.choice(listings["listing_id"], 8, replace=False):
             c, i, _ = lid.split("-")
-            label = (
-                "relevant"
-                if (c, i) == (colour, item)
-                else "partially_relevant"
-                if i == item
-                else "irrelevant"
-            )
+            label = colour_product_label((colour, item), (c, i))
             pairs.append({"query_id": f"q{q}", "listing_id": lid, "label": label})
         pairs.append({"query_id": f"q{q}", "listing_id": f"{colour}-{item}-0", "label": "relevant"})
     return (

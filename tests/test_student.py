@@ -20,7 +20,7 @@ from relevance_kit.config import compose, validate
 from relevance_kit.errors import ConfigError, DataError
 from relevance_kit.student.data import NO_LABEL, load_targets, training_pairs
 from relevance_kit.student.losses import distillation_loss
-from tests.conftest import REPO
+from tests.conftest import REPO, colour_product_label
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
 COLORS = ["red", "blue", "green", "black", "white"]
@@ -144,13 +144,7 @@ def toy_project(root: Path) -> None:
     )
     rows = []
     for (qc, qp), (lc, lp) in itertools.product(itertools.product(COLORS, PRODUCTS), repeat=2):
-        label = (
-            "relevant"
-            if (qc, qp) == (lc, lp)
-            else "partially_relevant"
-            if qp == lp
-            else "irrelevant"
-        )
+        label = colour_product_label((qc, qp), (lc, lp))
         rows.append({"query_id": f"q-{qc}-{qp}", "listing_id": f"L-{lc}-{lp}", "label": label})
     pairs = pd.DataFrame(rows)
     golden_q = ["q-red-mug", "q-blue-lamp", "q-green-sock"]
