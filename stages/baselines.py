@@ -3,8 +3,8 @@ labels of the annotate pool and predicted on the golden pairs."""
 
 from pathlib import Path
 
-from relevance_kit.baselines import make_baseline
 from relevance_kit.config import RelevanceConfig
+from relevance_kit.evaluation.baselines import make_baseline
 from relevance_kit.io import read_parquet, write_parquet
 from relevance_kit.schemas import LABELLED_PAIRS, read_frame
 from relevance_kit.stage import run_stage

@@ -5,8 +5,9 @@ nDCG of each tier's score, confusion matrices."""
 from pathlib import Path
 
 from relevance_kit.config import RelevanceConfig
+from relevance_kit.evaluation.plots import confusion_rows, plot_confusion
+from relevance_kit.evaluation.tier_table import render_markdown, tier_table
 from relevance_kit.io import write_csv, write_json, write_text
-from relevance_kit.report import confusion_rows, plot_confusion, render_markdown, tier_table
 from relevance_kit.schemas import LABELLED_PAIRS, PREDICTION_COLUMNS, read_frame
 from relevance_kit.stage import run_stage
 

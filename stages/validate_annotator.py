@@ -25,8 +25,8 @@ from relevance_kit.annotate.validation import (
     write_tier_note,
 )  # fmt: skip
 from relevance_kit.config import RelevanceConfig
+from relevance_kit.evaluation.plots import plot_confusion
 from relevance_kit.io import read_parquet, write_json, write_parquet, write_text
-from relevance_kit.report import plot_confusion
 from relevance_kit.schemas import LABELLED_PAIRS, read_frame
 from relevance_kit.stage import run_stage
 

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from relevance_kit.baselines import BASELINES, make_baseline
 from relevance_kit.errors import ConfigError, DataError
+from relevance_kit.evaluation.baselines import BASELINES, make_baseline
 from relevance_kit.schemas import PREDICTION_COLUMNS
 from tests.conftest import colour_product_label
 

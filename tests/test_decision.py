@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from relevance_kit.decision import DecisionBiases
 from relevance_kit.errors import DataError
-from relevance_kit.metrics import macro_f1
+from relevance_kit.evaluation.decision import DecisionBiases
+from relevance_kit.evaluation.metrics import macro_f1
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
 

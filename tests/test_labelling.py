@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from relevance_kit.config import RelevanceConfig, compose, validate
-from relevance_kit.decision import DecisionBiases
+from relevance_kit.evaluation.decision import DecisionBiases
 from relevance_kit.labelstore import LabelStore, content_hash
 from relevance_kit.teacher.models import export, load_teacher
 from relevance_kit.teacher.pairs import StoredPairs, teacher_label_fn, teacher_version

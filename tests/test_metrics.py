@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
 
 from relevance_kit.errors import DataError
-from relevance_kit.metrics import (
+from relevance_kit.evaluation.metrics import (
     accuracy,
     bootstrap_ci,
     class_f1,
@@ -133,7 +133,7 @@ def test_vectorised_bootstrap_equals_resampling_the_pairs_of_drawn_queries(frame
     """The bootstrap weights per-query confusion counts by how often each query is drawn;
     that must give what copying the drawn queries' pairs and scoring them with sklearn gives.
     (Its speed is a benchmark's business, not a timed test's.)"""
-    from relevance_kit.metrics import query_resample_weights
+    from relevance_kit.evaluation.metrics import query_resample_weights
 
     n_resamples, seed = 40, 3
     ci = bootstrap_ci(frame, macro_f1, n_resamples, seed=seed, confidence=0.9, labels=LABELS)

@@ -1,5 +1,6 @@
-"""Threshold-free measures (relevance_kit.ranking_metrics): the one-pass weighted AUC agrees
-with scikit-learn's, ties included; nDCG follows the scores; intervals resample queries."""
+"""Threshold-free measures (relevance_kit.evaluation.ranking_metrics): the one-pass weighted
+AUC agrees with scikit-learn's, ties included; nDCG follows the scores; intervals resample
+queries."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import ndcg_score, roc_auc_score
 
-from relevance_kit.ranking_metrics import per_query_ndcg, threshold_free, weighted_auc
+from relevance_kit.evaluation.ranking_metrics import per_query_ndcg, threshold_free, weighted_auc
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
 GAINS = {"relevant": 1.0, "partially_relevant": 0.5, "irrelevant": 0.0}

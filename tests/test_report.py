@@ -3,8 +3,9 @@ import pandas as pd
 import pytest
 
 from relevance_kit.errors import DataError
+from relevance_kit.evaluation.plots import confusion_rows, plot_confusion
+from relevance_kit.evaluation.tier_table import render_markdown, tier_table
 from relevance_kit.io import write_json
-from relevance_kit.report import confusion_rows, plot_confusion, render_markdown, tier_table
 from relevance_kit.schemas import PREDICTION_COLUMNS, prediction_frame, prob_column
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]

@@ -13,12 +13,13 @@ import pytest
 from PIL import Image
 
 from relevance_kit.config import AbLogConfig, AbSimulation
+from relevance_kit.evaluation.plots import plot_confusion
+from relevance_kit.evaluation.tier_table import tier_table
 from relevance_kit.integrate.abtest import analyse_log
 from relevance_kit.integrate.experiment import effect_rows, plot_effects
 from relevance_kit.monitor.ablog import analyse_impressions
 from relevance_kit.monitor.detect import detect
 from relevance_kit.monitor.run import plot_series
-from relevance_kit.report import plot_confusion, tier_table
 from relevance_kit.report_html import render_page
 
 GAINS = {"relevant": 1.0, "partially_relevant": 0.5, "irrelevant": 0.0}

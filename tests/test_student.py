@@ -202,7 +202,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.slow
 def test_tiny_student_learns_a_separable_toy_set(trained) -> None:
-    from relevance_kit.metrics import classification_report
+    from relevance_kit.evaluation.metrics import classification_report
     from relevance_kit.student.predict import predict_pairs
     from relevance_kit.student.scorer import RelevanceScorer
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from relevance_kit.thresholds import OrdinalThresholds
+from relevance_kit.evaluation.thresholds import OrdinalThresholds
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
 

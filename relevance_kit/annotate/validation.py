@@ -11,8 +11,8 @@ import pandas as pd
 
 from relevance_kit.config import AnnotatorGate
 from relevance_kit.errors import RelevanceKitError
+from relevance_kit.evaluation.metrics import classification_report
 from relevance_kit.io import atomic_path
-from relevance_kit.metrics import classification_report
 
 # Self-consistency buckets: does a more consistent answer agree more often with golden?
 CONSISTENCY_BUCKETS = (0.0, 0.5, 0.75, 1.0)

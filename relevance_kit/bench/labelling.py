@@ -25,7 +25,7 @@ import yaml
 
 from relevance_kit.config import RelevanceConfig, compose, validate
 from relevance_kit.data.prepare import prepare_dataset
-from relevance_kit.decision import DecisionBiases
+from relevance_kit.evaluation.decision import DecisionBiases
 from relevance_kit.io import write_json
 from relevance_kit.labelstore import LabelStore
 from relevance_kit.monitor.log_format import read_request_log

@@ -37,8 +37,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from relevance_kit.bench.reference_student import ReferenceScorer
 from relevance_kit.config import RelevanceConfig
+from relevance_kit.evaluation.metrics import classification_report
 from relevance_kit.io import read_parquet, write_json
-from relevance_kit.metrics import classification_report
 from relevance_kit.stage import run_stage
 from relevance_kit.student.data import catalogue_texts
 from relevance_kit.student.predict import predict_pairs

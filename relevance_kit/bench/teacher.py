@@ -26,8 +26,8 @@ import torch
 
 from relevance_kit.annotate.llama_server import packaged_smollm2_gguf
 from relevance_kit.config import RelevanceConfig, compose, validate
+from relevance_kit.evaluation.metrics import classification_report
 from relevance_kit.io import read_parquet, write_json
-from relevance_kit.metrics import classification_report
 from relevance_kit.teacher.encoding import IGNORE, Pair, collate, make_encoder, pairs_from_frames
 from relevance_kit.teacher.models import (
     TeacherBundle,

@@ -2,10 +2,11 @@
 
 Held-out queries (never pairs) form the validation slice: Lightning reports its macro-F1
 each epoch, and after training the exported model's probabilities on it tune the per-class
-decision biases (relevance_kit.decision). A checkpoint is written at the end of every epoch,
-keyed by a fingerprint of the settings and the labels, so an interrupted run resumes from its
-last finished epoch (redoing the partial one) and ends with the model an uninterrupted run
-gives; a run with other settings never resumes a stale one (relevance_kit.training).
+decision biases (relevance_kit.evaluation.decision). A checkpoint is written at the end of
+every epoch, keyed by a fingerprint of the settings and the labels, so an interrupted run
+resumes from its last finished epoch (redoing the partial one) and ends with the model an
+uninterrupted run gives; a run with other settings never resumes a stale one
+(relevance_kit.training).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import DataLoader
 
 from relevance_kit.config import RelevanceConfig
-from relevance_kit.decision import DecisionBiases
 from relevance_kit.errors import DataError
+from relevance_kit.evaluation.decision import DecisionBiases
 from relevance_kit.io import write_json
 from relevance_kit.teacher.encoding import Pair, collate, make_encoder, pairs_from_frames
 from relevance_kit.teacher.models import TeacherBundle, export, load_teacher, set_trainable

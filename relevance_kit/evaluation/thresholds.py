@@ -12,7 +12,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from relevance_kit.metrics import macro_f1
+from relevance_kit.evaluation.metrics import macro_f1
 
 
 class OrdinalThresholds:

@@ -23,10 +23,10 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
 from relevance_kit.errors import ConfigError, DataError
+from relevance_kit.evaluation.thresholds import OrdinalThresholds
 from relevance_kit.lexical import CatalogBM25, lexical_features
 from relevance_kit.schemas import PAIR_KEY, prediction_frame, require_columns
 from relevance_kit.text import DEFAULT_FIELDS, listing_text
-from relevance_kit.thresholds import OrdinalThresholds
 
 
 class Baseline(ABC):

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import ndcg_score
 
-from relevance_kit.metrics import percentile_interval, query_resample_weights
+from relevance_kit.evaluation.metrics import percentile_interval, query_resample_weights
 
 
 def weighted_auc(positive: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
