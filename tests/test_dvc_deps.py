@@ -127,7 +127,6 @@ def test_closure_follows_lazy_and_package_imports(tmp_path: Path) -> None:
         "relevance_kit/student/__init__.py",
         "relevance_kit/student/scorer.py",
     } <= closure
-    assert "relevance_kit/bench/teacher.py" not in closure
     script = tmp_path / "probe.py"
     script.write_text("def f():\n    from relevance_kit.data import sources\n")
     assert {
@@ -136,6 +135,31 @@ def test_closure_follows_lazy_and_package_imports(tmp_path: Path) -> None:
         "relevance_kit/data/sources.py",
     } <= import_closure(script)
     assert "relevance_kit/data/esci.py" not in import_closure(script)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_stage_runs_a_benchmark(stage: str) -> None:
+    """bench/ lies outside the package: neither the stage script nor any module of its
+    closure imports it, so editing a benchmark reruns no stage (and none lists it)."""
+    script = REPO / "stages" / f"{stage}.py"
+    files = [script, *(REPO / f for f in import_closure(script))]
+    importers = sorted(
+        path.relative_to(REPO).as_posix()
+        for path in files
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if (
+            isinstance(node, ast.Import)
+            and any(a.name.split(".")[0] == "bench" for a in node.names)
+        )
+        or (
+            isinstance(node, ast.ImportFrom)
+            and not node.level
+            and (node.module or "").split(".")[0] == "bench"
+        )
+    )
+    assert not importers, f"stage {stage!r} imports bench/ through {importers}"
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage].get("deps", [])
+    assert not [d for d in deps if d.startswith("bench")]
 
 
 # Student settings that do not change the trained checkpoint: export and service settings are

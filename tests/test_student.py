@@ -319,7 +319,7 @@ def test_service_refuses_a_lone_surrogate_naming_the_text(trained) -> None:
 
 @pytest.mark.slow
 def test_service_starts_with_the_documented_command(trained) -> None:
-    from relevance_kit.bench.student import wait_healthy
+    from bench.student import wait_healthy
 
     port = 18000 + os.getpid() % 1000
     cmd = [
@@ -351,7 +351,7 @@ def test_service_starts_with_the_documented_command(trained) -> None:
 def test_fast_path_matches_the_reference_path(trained) -> None:
     from transformers import AutoTokenizer
 
-    from relevance_kit.bench.reference_student import ReferenceScorer
+    from bench.reference_student import ReferenceScorer
     from relevance_kit.student.scorer import RelevanceScorer
 
     ids = sorted(trained["listings"]["listing_id"])
@@ -498,7 +498,7 @@ def test_index_swap_under_load_drops_no_request(trained, tmp_path: Path) -> None
 
     import httpx
 
-    from relevance_kit.bench.student import wait_healthy
+    from bench.student import wait_healthy
     from relevance_kit.student.refresh import refresh_index
 
     export = copy_export(trained, tmp_path)

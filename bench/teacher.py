@@ -1,4 +1,4 @@
-"""Teacher benchmark (on demand, not in `dvc repro`): `python -m relevance_kit.bench.teacher`.
+"""Teacher benchmark (on demand, not in `dvc repro`): `python -m bench.teacher`.
 
 Writes metrics/bench_teacher.json with ratios measured in the same run on the same pairs and
 model (SmolLM2-135M from models/base/smollm2_135m; converted into a temporary folder from the

@@ -6,7 +6,7 @@ share of prompt tokens reused (from the server's log), the time of a re-run serv
 from the response cache, and tokens and cost per 1,000 pairs (at the configured local
 price and, for scale, at o3's prices, with and without prompt caching).
 
-    python -m relevance_kit.bench.annotator [--pairs 12] [--samples 1 3 5] [--out metrics/bench_annotator.json]
+    python -m bench.annotator [--pairs 12] [--samples 1 3 5] [--out metrics/bench_annotator.json]
 
 Run from the project root after `dvc repro golden` (it reads golden pairs and conf/).
 """

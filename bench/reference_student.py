@@ -4,7 +4,7 @@ transformers tokenizer call, the ONNX query encoder, a torch gather and `HeadPar
 per request, and the FastAPI app with pydantic request/response models run in the
 threadpool. Not for serving.
 
-    python -m relevance_kit.bench.reference_student --export-dir DIR --port N
+    python -m bench.reference_student --export-dir DIR --port N
 """
 
 from __future__ import annotations

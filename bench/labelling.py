@@ -1,4 +1,4 @@
-"""Labelling benchmark (on demand, not in `dvc repro`): `python -m relevance_kit.bench.labelling`.
+"""Labelling benchmark (on demand, not in `dvc repro`): `python -m bench.labelling`.
 
 Writes metrics/bench_labelling.json, every figure measured in the same run on the same pairs
 and model: the MiniLM cross-encoder teacher (the packaged all-MiniLM-L6-v2 with a
