@@ -13,12 +13,12 @@ from pydantic import BaseModel
 from relevance_kit.config import (
     GROUPS,
     RelevanceConfig,
-    _model_in,
     compose,
     group_options,
     load_config,
     validate,
 )
+from relevance_kit.config.loading import _model_in
 from relevance_kit.errors import ConfigError
 from tests.conftest import REPO, files_under, run_stage
 
@@ -61,7 +61,7 @@ def _model_fields(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 def test_params_yaml_holds_every_setting_a_stage_reads() -> None:
     """Stages read the validated config; validating params.yaml must fill in nothing, so no
-    default lives only in relevance_kit/config.py, out of DVC's sight."""
+    default lives only in relevance_kit/config/, out of DVC's sight."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     dumped = validate(raw, CONF).model_dump(mode="json", by_alias=True)
     missing = sorted(_paths(dumped) - _paths(raw))

@@ -1,0 +1,70 @@
+"""The whole config: every group (the folders of conf/) with the rules across groups."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
+from relevance_kit.config.annotator import AnnotatorConfig
+from relevance_kit.config.base import Strict
+from relevance_kit.config.data import DataConfig
+from relevance_kit.config.evaluation import EvaluationConfig
+from relevance_kit.config.golden import GoldenConfig
+from relevance_kit.config.guidelines import GuidelinesConfig
+from relevance_kit.config.inference import InferenceConfig
+from relevance_kit.config.integration import IntegrationConfig
+from relevance_kit.config.monitoring import MonitoringConfig
+from relevance_kit.config.paths import PathsConfig
+from relevance_kit.config.prompt import PromptConfig
+from relevance_kit.config.sampling import SamplingConfig
+from relevance_kit.config.student import StudentConfig
+from relevance_kit.config.taxonomy import TaxonomyConfig
+from relevance_kit.config.teacher import TeacherConfig
+from relevance_kit.config.trainer import TrainerConfig
+
+GROUPS = (
+    "data", "taxonomy", "guidelines", "prompt", "sampling", "golden", "annotator", "teacher",
+    "student", "trainer", "inference", "evaluation", "integration", "monitoring",
+)  # fmt: skip
+
+
+class RelevanceConfig(Strict):
+    seed: int
+    experiment: str
+    paths: PathsConfig
+    data: DataConfig
+    taxonomy: TaxonomyConfig
+    guidelines: GuidelinesConfig
+    prompt: PromptConfig
+    sampling: SamplingConfig
+    golden: GoldenConfig
+    annotator: AnnotatorConfig
+    teacher: TeacherConfig
+    student: StudentConfig
+    trainer: TrainerConfig
+    inference: InferenceConfig
+    evaluation: EvaluationConfig
+    integration: IntegrationConfig
+    monitoring: MonitoringConfig
+
+    @model_validator(mode="after")
+    def _cross_group(self) -> RelevanceConfig:
+        source_map = self.taxonomy.source_maps.get(self.data.source_scheme)
+        if source_map is None:
+            raise ValueError(
+                f"taxonomy {self.taxonomy.name!r} has no source_maps.{self.data.source_scheme} "
+                f"for the {self.data.name!r} data; it maps: {sorted(self.taxonomy.source_maps)}"
+            )
+        unmapped = sorted(set(self.data.source_labels) - set(source_map))
+        if unmapped:
+            raise ValueError(
+                f"taxonomy.source_maps.{self.data.source_scheme} lacks source label(s) {unmapped}"
+            )
+        for v in self.guidelines.versions:
+            for i, ex in enumerate(v.examples):
+                label = ex.labels.get(self.taxonomy.name)
+                if label not in self.taxonomy.ids:
+                    raise ValueError(
+                        f"guidelines version {v.version} example {i} ({ex.query!r}) has label "
+                        f"{label!r} for taxonomy {self.taxonomy.name!r}; allowed: {self.taxonomy.ids}"
+                    )
+        return self

