@@ -28,7 +28,8 @@ from relevance_kit.annotate.llama_server import packaged_smollm2_gguf
 from relevance_kit.config import RelevanceConfig, compose, validate
 from relevance_kit.evaluation.metrics import classification_report
 from relevance_kit.io import read_parquet, write_json
-from relevance_kit.teacher.encoding import IGNORE, Pair, collate, make_encoder, pairs_from_frames
+from relevance_kit.teacher.encoding import IGNORE, Pair, collate, pairs_from_frames
+from relevance_kit.teacher.kinds import CausalLM, CrossEncoder
 from relevance_kit.teacher.models import (
     TeacherBundle,
     convert_gguf,
@@ -56,7 +57,7 @@ def generate_then_parse(
 ) -> list[str | None]:
     """The slow way: greedy-generate a few tokens per pair and parse a label id from them."""
     tok = bundle.tokenizer
-    renderer = make_encoder(cfg, bundle).renderer
+    renderer = bundle.kind.encoder(cfg, bundle).renderer
     tok.padding_side = "left"
     labels = sorted(
         cfg.taxonomy.ids, key=len, reverse=True
@@ -93,7 +94,7 @@ def training_throughput(
     cfg: RelevanceConfig, bundle: TeacherBundle, pairs: list[Pair], batch_size: int, steps: int
 ) -> dict[str, float]:
     """Tokens/s of SFT steps (forward, backward, AdamW) with the configured trainable layers."""
-    encoder = make_encoder(cfg, bundle)
+    encoder = bundle.kind.encoder(cfg, bundle)
     model = set_trainable(bundle, cfg.teacher.lora, cfg.teacher.trainable_layers).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     features = [encoder.encode(p, with_target=True) for p in pairs]
@@ -136,7 +137,8 @@ def measure(
     train = training_throughput(cfg, bundle, pairs, batch_size, train_steps)
     n = len(pairs)
     lengths = [
-        len(make_encoder(cfg, bundle).encode(p, with_target=False)["input_ids"]) for p in pairs
+        len(bundle.kind.encoder(cfg, bundle).encode(p, with_target=False)["input_ids"])
+        for p in pairs
     ]
     return {
         "model": cfg.teacher.model, "pairs": n, "batch_size": batch_size, "torch_threads": torch.get_num_threads(),
@@ -158,7 +160,7 @@ def cross_encoder_bulk(pairs: list[Pair], labels: list[str], batch_size: int) ->
     cfg = validate(compose_yaml(["teacher=minilm_cross_encoder", "inference=onnx"]))
     trained = Path(cfg.paths.models) / "teacher" / cfg.teacher.name / "export"
     folder = trained if (trained / "config.json").exists() else Path(minilm_path())
-    bundle = load_pretrained("cross_encoder", str(folder), cfg.taxonomy.ids)
+    bundle = load_pretrained(CrossEncoder(), str(folder), cfg.taxonomy.ids)
     reference = HFScorer(cfg, bundle, batch_size, sort_by_length=True)
     reference.score(pairs[:batch_size])  # warm-up
     ref_probs, ref_s = timed(reference.score, pairs)
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
             if not (model_dir / "config.json").exists():
                 model_dir = Path(scratch) / "smollm2_135m"
                 convert_gguf(packaged_smollm2_gguf(), model_dir)
-            bundle = load_pretrained("causal_lm", str(model_dir), cfg.taxonomy.ids)
+            bundle = load_pretrained(CausalLM(), str(model_dir), cfg.taxonomy.ids)
             result = measure(cfg, bundle, pairs, args.batch_size, args.train_steps)
     ce_golden = golden_all.sample(min(args.cross_encoder_pairs, len(golden_all)), random_state=1)
     ce_pairs = pairs_from_frames(ce_golden, queries, listings, "golden sample")

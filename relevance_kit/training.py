@@ -1,6 +1,8 @@
 """What the two trained tiers (teacher, student) share so that a run is reproducible and an
 interrupted one resumes to exactly the model an uninterrupted run gives:
 
+- `build_trainer`: the Lightning Trainer of conf/trainer (`_target_`), completed by the tier;
+- `split_by_query`: the one train/validation split, by query (GroupShuffleSplit);
 - `seed_run`: every seed, deterministic kernels and a fixed thread count, from config;
 - `EpochSampler`: the training order of epoch k depends only on (seed, k), so a run resumed
   at the start of epoch k draws what an uninterrupted run draws (a torch generator carried
@@ -24,12 +26,36 @@ from typing import Any
 import lightning as L
 import pandas as pd
 import torch
+from hydra.utils import instantiate
+from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import Sampler
 
+from relevance_kit.config.trainer import TrainerConfig
+from relevance_kit.errors import DataError
 from relevance_kit.io import write_text
 
 LAST = "last.ckpt"
 FINGERPRINT = "FINGERPRINT"
+
+
+def build_trainer(trainer: TrainerConfig, **tier: Any) -> L.Trainer:
+    """conf/trainer's Trainer (`_target_` and its arguments: hardware, precision, clipping),
+    completed with what the tier being trained decides (epochs, callbacks, logger, folder)."""
+    return instantiate(trainer.model_dump(by_alias=True, exclude={"name", "threads"}), **tier)
+
+
+def split_by_query(
+    pairs: pd.DataFrame, fraction: float, seed: int, what: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and validation pairs with no query on both sides (about `fraction` of the
+    queries held out); `what` names the pairs in the error."""
+    if pairs["query_id"].nunique() < 2:
+        raise DataError(
+            f"{what}: labels on at least 2 queries are needed to hold one out; got {pairs['query_id'].nunique()}"
+        )
+    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    train_idx, val_idx = next(splitter.split(pairs, groups=pairs["query_id"]))
+    return pairs.iloc[train_idx].reset_index(drop=True), pairs.iloc[val_idx].reset_index(drop=True)
 
 
 def seed_run(seed: int, threads: int | None, accelerator: str) -> None:

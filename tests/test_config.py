@@ -207,3 +207,27 @@ def test_stage_refuses_bad_config_and_writes_nothing(project, edits: dict, expec
 def test_missing_params_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "params.yaml", CONF)
+
+
+def test_teacher_kind_must_name_a_teacher_kind_class() -> None:
+    for target, why in [
+        ("relevance_kit.teacher.kinds.Decoder", "Decoder"),
+        ("collections.OrderedDict", "is not a relevance_kit.teacher.kinds.TeacherKind"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            validate(_raw(teacher__kind={"_target_": target}), CONF)
+        msg = str(err.value)
+        assert "teacher.kind" in msg and why in msg, msg
+    with pytest.raises(ConfigError, match="teacher.kind"):
+        validate(_raw(teacher__kind="causal_lm"), CONF)
+
+
+def test_teacher_kind_decides_what_the_config_allows() -> None:
+    """A classifier has no answer text for a rationale; only a vision kind sees images."""
+    classifier = {"_target_": "relevance_kit.teacher.kinds.CrossEncoder"}
+    with pytest.raises(ConfigError, match="CrossEncoder classifies directly"):
+        validate(_raw(teacher__kind=classifier, teacher__rationale_in_target=True), CONF)
+    vision = validate(
+        _raw(teacher__kind={"_target_": "relevance_kit.teacher.kinds.VisionLM"}), CONF
+    )
+    assert vision.teacher.sees_images and not validate(_raw(), CONF).teacher.sees_images

@@ -18,7 +18,7 @@ from PIL import Image
 from relevance_kit.config import RelevanceConfig, compose, validate
 from relevance_kit.errors import ConfigError
 from relevance_kit.schemas import soft_label_frame
-from relevance_kit.teacher.encoding import make_encoder, pairs_from_frames, verbalizer_ids
+from relevance_kit.teacher.encoding import pairs_from_frames, verbalizer_ids
 from relevance_kit.teacher.models import load_teacher
 from relevance_kit.teacher.scoring import HFScorer
 from relevance_kit.teacher.train import TeacherDataModule, build_module, make_trainer
@@ -82,10 +82,10 @@ def overfit(
 ) -> tuple[Any, ...]:
     queries, listings, labelled = catalogue(tmp_path, same_text)
     bundle = load_teacher(cfg.teacher, LABELS)
-    encoder = make_encoder(cfg, bundle)
+    encoder = bundle.kind.encoder(cfg, bundle)
     pairs = pairs_from_frames(labelled, queries, listings, "test pairs")
     features = [encoder.encode(p, with_target=True) for p in pairs]
-    module = build_module(cfg, bundle, encoder.first_token_ids)
+    module = build_module(cfg, bundle, encoder)
     losses: list[float] = []
 
     class Record(L.Callback):
@@ -130,9 +130,8 @@ def test_tiny_text_teacher_overfits_a_handful_of_pairs(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_tiny_vision_teacher_learns_labels_from_the_images_alone(tmp_path: Path) -> None:
     cfg = make_cfg(
-        "teacher.kind=vision_lm",
+        "teacher.kind._target_=relevance_kit.teacher.kinds.VisionLM",
         "teacher.model=tiny-random-qwen2-vl",
-        "teacher.sees_images=true",
         "teacher.epochs=60",
         "teacher.optimizer.lr=0.01",
     )
@@ -146,14 +145,14 @@ def test_training_resumes_from_the_last_checkpoint_without_repeating_steps(tmp_p
     queries, listings, labelled = catalogue(tmp_path)
     cfg1 = make_cfg("teacher.epochs=1", "teacher.batch_size=2", "teacher.trainable_layers=1")
     bundle = load_teacher(cfg1.teacher, LABELS)
-    encoder = make_encoder(cfg1, bundle)
+    encoder = bundle.kind.encoder(cfg1, bundle)
     features = [
         encoder.encode(p, with_target=True)
         for p in pairs_from_frames(labelled, queries, listings, "pairs")
     ]
     dm = TeacherDataModule(features, features, 2, bundle.tokenizer.pad_token_id, 0)
     first = make_trainer(cfg1, tmp_path / "run", tmp_path / "ckpt")
-    first.fit(build_module(cfg1, bundle, encoder.first_token_ids), datamodule=dm)
+    first.fit(build_module(cfg1, bundle, encoder), datamodule=dm)
     saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert saved["global_step"] == 3
     assert saved["state_dict"] and all(
@@ -164,7 +163,7 @@ def test_training_resumes_from_the_last_checkpoint_without_repeating_steps(tmp_p
     resumed_bundle = load_teacher(
         cfg2.teacher, LABELS, seed=1
     )  # different init: the checkpoint must restore it
-    module = build_module(cfg2, resumed_bundle, encoder.first_token_ids)
+    module = build_module(cfg2, resumed_bundle, encoder)
     steps: list[int] = []
 
     class Count(L.Callback):

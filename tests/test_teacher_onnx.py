@@ -11,6 +11,7 @@ import pytest
 
 from relevance_kit.errors import ConfigError
 from relevance_kit.teacher.encoding import pairs_from_frames
+from relevance_kit.teacher.kinds import CrossEncoder
 from relevance_kit.teacher.models import load_pretrained, minilm_path
 from relevance_kit.teacher.onnx_scoring import OnnxCrossEncoderScorer
 from relevance_kit.teacher.scoring import HFScorer, make_scorer
@@ -24,7 +25,7 @@ def test_onnx_cross_encoder_matches_the_transformers_path(tmp_path: Path) -> Non
     queries, listings, judged = catalogue(tmp_path)
     listings.loc[0, "title"] = "red wool scarf, hand knitted, extra long, " * 6  # lengths differ
     pairs = pairs_from_frames(judged, queries, listings, "test")
-    bundle = load_pretrained("cross_encoder", minilm_path(), cfg.taxonomy.ids)
+    bundle = load_pretrained(CrossEncoder(), minilm_path(), cfg.taxonomy.ids)
     reference = HFScorer(cfg, bundle, batch_size=4).score(pairs)
     fp32 = OnnxCrossEncoderScorer(
         cfg, bundle, cfg.inference.model_copy(update={"int8": False})

@@ -15,6 +15,7 @@ import torch
 from relevance_kit.annotate.llama_server import LlamaServer
 from relevance_kit.config import InferenceConfig
 from relevance_kit.teacher.encoding import pairs_from_frames
+from relevance_kit.teacher.kinds import CausalLM
 from relevance_kit.teacher.models import convert_gguf, load_pretrained
 from relevance_kit.teacher.scoring import HFScorer, OpenAICompatibleScorer
 from tests.llama_server import llama_server  # noqa: F401 - the session fixture
@@ -47,7 +48,7 @@ def test_hf_and_llama_cpp_server_agree_on_label_probabilities(
         [labelled, labelled.assign(query_id=labelled["query_id"].map({"q0": "q1", "q1": "q0"}))]
     )
     pairs = pairs_from_frames(frame, queries, listings, "pairs")
-    bundle = load_pretrained("causal_lm", smollm2_dir, LABELS)
+    bundle = load_pretrained(CausalLM(), smollm2_dir, LABELS)
     hf = HFScorer(cfg, bundle, batch_size=4).score(pairs)
     inference = InferenceConfig(
         name="openai_compatible",

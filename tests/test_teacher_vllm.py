@@ -13,6 +13,7 @@ import torch
 
 from relevance_kit.config import InferenceConfig
 from relevance_kit.teacher.encoding import pairs_from_frames
+from relevance_kit.teacher.kinds import CausalLM
 from relevance_kit.teacher.models import export, load_pretrained, load_teacher
 from relevance_kit.teacher.scoring import HFScorer, VLLMScorer
 from tests.test_teacher import LABELS, catalogue, make_cfg
@@ -32,7 +33,7 @@ def test_vllm_engine_matches_hf_scoring(tmp_path: Path) -> None:
     export(load_teacher(cfg.teacher, LABELS), tmp_path / "export")
     queries, listings, labelled = catalogue(tmp_path)
     pairs = pairs_from_frames(labelled, queries, listings, "pairs")
-    bundle = load_pretrained("causal_lm", tmp_path / "export", LABELS)
+    bundle = load_pretrained(CausalLM(), tmp_path / "export", LABELS)
     hf = HFScorer(cfg, bundle, batch_size=4).score(pairs)
     inference = InferenceConfig(name="vllm", backend="vllm", batch_size=8)
     served = VLLMScorer(cfg, tmp_path / "export", bundle.tokenizer, inference).score(pairs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from relevance_kit.config.base import Strict
 
@@ -37,9 +37,9 @@ class TeacherConfig(Strict):
     MiniLM), or a tiny random spec (`tiny-random-qwen3`, `tiny-random-qwen2-vl`) for tests."""
 
     name: str
-    kind: Literal["causal_lm", "vision_lm", "cross_encoder"]
+    # `_target_`: a relevance_kit.teacher.kinds.TeacherKind (cross-encoder, causal LM, vision LM)
+    kind: dict[str, Any]
     model: str
-    sees_images: bool
     lora: LoraConfig | None
     # top N layers train (no LoRA); None = all
     trainable_layers: Annotated[int, Field(gt=0)] | None = None
@@ -62,20 +62,42 @@ class TeacherConfig(Strict):
     optimizer: dict[str, Any]
     scheduler: dict[str, Any] | None = None
 
+    @field_validator("kind")
+    @classmethod
+    def _names_a_teacher_kind(cls, kind: dict[str, Any]) -> dict[str, Any]:
+        from relevance_kit.teacher.kinds import kind_class
+
+        target = kind.get("_target_")
+        if not isinstance(target, str) or set(kind) != {"_target_"}:
+            # ValueError: pydantic reports it with the key path (a TypeError would escape raw)
+            raise ValueError(
+                "must be `{_target_: <a relevance_kit.teacher.kinds.TeacherKind class>}`"
+            )
+        kind_class(target)
+        return kind
+
     @model_validator(mode="after")
     def _consistent(self) -> TeacherConfig:
         _check_partial(self.optimizer, "teacher.optimizer")
         _check_partial(self.scheduler, "teacher.scheduler")
-        if self.sees_images != (self.kind == "vision_lm"):
-            raise ValueError(
-                f"teacher.sees_images = {self.sees_images} but teacher.kind = {self.kind!r}: only a vision_lm sees images"
-            )
+        kind = self.kind_class
         if self.lora is not None and self.trainable_layers is not None:
             raise ValueError(
                 "teacher.lora and teacher.trainable_layers are exclusive: LoRA adapts every layer; set one to null"
             )
-        if self.kind == "cross_encoder" and (self.lora is not None or self.rationale_in_target):
+        if not kind.generative and (self.lora is not None or self.rationale_in_target):
             raise ValueError(
-                "teacher.kind = 'cross_encoder' classifies directly: lora and rationale_in_target must be null/false"
+                f"teacher.kind = {kind.__name__} classifies directly: lora and rationale_in_target must be null/false"
             )
         return self
+
+    @property
+    def kind_class(self) -> type:
+        """The TeacherKind class `kind._target_` names (checked when the config loads)."""
+        from relevance_kit.teacher.kinds import kind_class
+
+        return kind_class(self.kind["_target_"])
+
+    @property
+    def sees_images(self) -> bool:
+        return self.kind_class.sees_images

@@ -12,9 +12,12 @@ Precision = Literal["32-true", "16-mixed", "bf16-mixed", "bf16-true"]
 
 
 class TrainerConfig(Strict):
-    """Lightning Trainer settings shared by the trained tiers (teacher, student)."""
+    """The Lightning Trainer both trained tiers (teacher, student) are built with
+    (relevance_kit.training.build_trainer): `_target_` and its hardware arguments; each tier
+    adds its epochs, callbacks and logger. `name` and `threads` are not Trainer arguments."""
 
     name: str
+    target: str = Field(alias="_target_")
     accelerator: Literal["cpu", "gpu", "auto"]
     devices: Annotated[int, Field(gt=0)]
     strategy: Literal["auto", "ddp", "fsdp"]

@@ -107,21 +107,6 @@ def training_pairs(
     return pairs.assign(hard_label=pairs["hard_label"].fillna(NO_LABEL).astype(int))
 
 
-def split_by_query(
-    pairs: pd.DataFrame, fraction: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train/validation split by query (never by pair): no query is on both sides."""
-    queries = np.sort(pairs["query_id"].unique())
-    n_val = max(1, round(fraction * len(queries)))
-    if n_val >= len(queries):
-        raise DataError(
-            f"{len(queries)} training queries cannot give a validation split of {fraction}"
-        )
-    val = set(np.random.default_rng(seed).choice(queries, n_val, replace=False))
-    is_val = pairs["query_id"].isin(val)
-    return pairs[~is_val].reset_index(drop=True), pairs[is_val].reset_index(drop=True)
-
-
 def attach_texts(
     pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame, fields: Sequence[str]
 ) -> pd.DataFrame:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
@@ -26,7 +25,6 @@ from relevance_kit.student.data import (
     PairBatchCollator,
     attach_texts,
     make_loader,
-    split_by_query,
     target_classes,
     training_pairs,
 )
@@ -35,9 +33,11 @@ from relevance_kit.student.towers import load_tokenizer
 from relevance_kit.training import (
     ReseedEachEpoch,
     ResumableRun,
+    build_trainer,
     epoch_checkpoint,
     fingerprint,
     seed_run,
+    split_by_query,
 )
 
 
@@ -64,8 +64,8 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
     if s.max_train_pairs is not None and len(pairs) > s.max_train_pairs:
         pairs = pairs.sample(s.max_train_pairs, random_state=cfg.seed).reset_index(drop=True)
     train, val = split_by_query(
-        attach_texts(pairs, queries, listings, s.listing_fields), s.val_fraction, cfg.seed
-    )
+        attach_texts(pairs, queries, listings, s.listing_fields), s.val_fraction, cfg.seed, "the student's training pairs"
+    )  # fmt: skip
 
     collate = PairBatchCollator(
         load_tokenizer(s.encoder), labels, s.query_max_length, s.listing_max_length
@@ -89,15 +89,9 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
     seed_run(cfg.seed, cfg.trainer.threads, cfg.trainer.accelerator)
     module = StudentDistillModule(s.model_dump(), labels, weights, run.fingerprint)
     best = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=MONITOR, mode="max")
-    trainer = L.Trainer(
+    trainer = build_trainer(
+        cfg.trainer,
         max_epochs=s.epochs,
-        accelerator=cfg.trainer.accelerator,
-        devices=cfg.trainer.devices,
-        strategy=cfg.trainer.strategy,
-        precision=cfg.trainer.precision,
-        accumulate_grad_batches=cfg.trainer.accumulate_grad_batches,
-        gradient_clip_val=cfg.trainer.gradient_clip_val,
-        log_every_n_steps=cfg.trainer.log_every_n_steps,
         logger=DVCLiveLogger(
             dir=str(live_dir), save_dvc_exp=False, dvcyaml=False, resume=resume is not None
         ),

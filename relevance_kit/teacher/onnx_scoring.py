@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from relevance_kit.config import InferenceConfig, RelevanceConfig
-from relevance_kit.teacher.encoding import Pair, collate, make_encoder
+from relevance_kit.teacher.encoding import Pair, collate
 from relevance_kit.teacher.models import TeacherBundle
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -68,7 +68,7 @@ class OnnxCrossEncoderScorer:
     def __init__(
         self, cfg: RelevanceConfig, bundle: TeacherBundle, inference: InferenceConfig
     ) -> None:
-        self.encoder = make_encoder(cfg, bundle)
+        self.encoder = bundle.kind.encoder(cfg, bundle)
         self.batch_size = inference.batch_size
         self.sort_by_length = inference.sort_by_length
         self.pad_id = bundle.tokenizer.pad_token_id or 0

@@ -249,9 +249,10 @@ def _vllm_pipeline(
     from transformers import AutoTokenizer
 
     from relevance_kit.teacher.encoding import PromptRenderer, verbalizer_ids
+    from relevance_kit.teacher.kinds import teacher_kind
     from relevance_kit.teacher.scoring import LOGIT_LIFT
 
-    if cfg.teacher.kind == "cross_encoder":
+    if not teacher_kind(cfg.teacher).generative:
         raise ConfigError(
             "engine 'vllm' serves generative teachers; a cross-encoder teacher uses engine: hf"
         )

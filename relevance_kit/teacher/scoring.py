@@ -23,16 +23,14 @@ from tqdm.auto import tqdm
 from relevance_kit.config import InferenceConfig, RelevanceConfig
 from relevance_kit.errors import ConfigError, DataError
 from relevance_kit.teacher.encoding import (
-    CausalEncoder,
     Pair,
     PromptRenderer,
     collate,
-    make_encoder,
     pairs_from_frames,
     verbalizer_ids,
 )
+from relevance_kit.teacher.kinds import teacher_kind
 from relevance_kit.teacher.models import TeacherBundle, load_pretrained
-from relevance_kit.teacher.modules import causal_label_logits, cross_encoder_label_logits
 
 LOGIT_LIFT = 100.0  # added to every label token's logit: same shift for all, ratios unchanged
 
@@ -48,7 +46,7 @@ class HFScorer:
         sort_by_length: bool = True,
     ) -> None:
         self.bundle = bundle
-        self.encoder = make_encoder(cfg, bundle)
+        self.encoder = bundle.kind.encoder(cfg, bundle)
         self.batch_size = batch_size
         self.sort_by_length = sort_by_length
         self.pad_id = (
@@ -73,10 +71,7 @@ class HFScorer:
             batch = {
                 k: v.to(device) for k, v in collate([features[i] for i in idx], self.pad_id).items()
             }
-            if isinstance(self.encoder, CausalEncoder):
-                logits = causal_label_logits(model, batch, self.encoder.first_token_ids)
-            else:
-                logits = cross_encoder_label_logits(model, batch)
+            logits = self.bundle.kind.label_logits(model, batch, self.encoder)
             probs[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
         return probs
 
@@ -211,25 +206,24 @@ def make_scorer(cfg: RelevanceConfig, export_dir: Path, inference: InferenceConf
     """The configured backend over a trained teacher's export folder. The served backends
     need only its tokenizer (the label tokens); a cross-encoder has no label tokens to
     serve, so it scores in process only."""
+    kind = teacher_kind(cfg.teacher)
     if inference.backend == "hf":
         return HFScorer(
-            cfg,
-            load_pretrained(cfg.teacher.kind, export_dir, cfg.taxonomy.ids),
-            inference.batch_size,
+            cfg, load_pretrained(kind, export_dir, cfg.taxonomy.ids), inference.batch_size
         )
     if inference.backend == "onnx":
-        if cfg.teacher.kind != "cross_encoder":
+        if kind.generative:
             raise ConfigError(
-                f"inference.backend = 'onnx' scores cross-encoder teachers; teacher {cfg.teacher.name!r} is a {cfg.teacher.kind}: use inference=hf or a server"
+                f"inference.backend = 'onnx' scores cross-encoder teachers; teacher {cfg.teacher.name!r} is a {type(kind).__name__}: use inference=hf or a server"
             )
         from relevance_kit.teacher.onnx_scoring import OnnxCrossEncoderScorer
 
         return OnnxCrossEncoderScorer(
-            cfg, load_pretrained("cross_encoder", export_dir, cfg.taxonomy.ids), inference
+            cfg, load_pretrained(kind, export_dir, cfg.taxonomy.ids), inference
         )
-    if cfg.teacher.kind == "cross_encoder":
+    if not kind.generative:
         raise ConfigError(
-            f"inference.backend = {inference.backend!r} serves generative teachers; teacher {cfg.teacher.name!r} is a cross-encoder: use inference=hf"
+            f"inference.backend = {inference.backend!r} serves generative teachers; teacher {cfg.teacher.name!r} is a {type(kind).__name__}: use inference=hf"
         )
     from transformers import AutoTokenizer
 

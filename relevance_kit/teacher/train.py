@@ -20,38 +20,25 @@ from typing import Any
 import lightning as L
 import pandas as pd
 import torch
-from sklearn.model_selection import GroupShuffleSplit
 from torch.utils.data import DataLoader
 
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.errors import DataError
 from relevance_kit.evaluation.decision import DecisionBiases
 from relevance_kit.io import write_json
-from relevance_kit.teacher.encoding import Pair, collate, make_encoder, pairs_from_frames
+from relevance_kit.teacher.encoding import Pair, collate, pairs_from_frames
 from relevance_kit.teacher.models import TeacherBundle, export, load_teacher, set_trainable
-from relevance_kit.teacher.modules import CrossEncoderModule, TeacherSFTModule
 from relevance_kit.teacher.scoring import HFScorer
 from relevance_kit.training import (
     EpochSampler,
     ReseedEachEpoch,
     ResumableRun,
+    build_trainer,
     epoch_checkpoint,
     fingerprint,
     seed_run,
+    split_by_query,
 )
-
-
-def split_by_query(
-    pairs: pd.DataFrame, fraction: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and validation pairs with no query in both."""
-    if pairs["query_id"].nunique() < 2:
-        raise DataError(
-            f"the teacher needs annotator labels on at least 2 queries to hold one out; got {pairs['query_id'].nunique()}"
-        )
-    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-    train_idx, val_idx = next(splitter.split(pairs, groups=pairs["query_id"]))
-    return pairs.iloc[train_idx].reset_index(drop=True), pairs.iloc[val_idx].reset_index(drop=True)
 
 
 class TeacherDataModule(L.LightningDataModule):
@@ -93,26 +80,19 @@ def settings(cfg: RelevanceConfig) -> dict[str, Any]:
     }
 
 
-def build_module(
-    cfg: RelevanceConfig, bundle: TeacherBundle, first_token_ids: list[int] | None
-) -> L.LightningModule:
+def build_module(cfg: RelevanceConfig, bundle: TeacherBundle, encoder: Any) -> L.LightningModule:
+    """The kind's LightningModule over the part of the model that trains."""
     model = set_trainable(bundle, cfg.teacher.lora, cfg.teacher.trainable_layers)
-    t = cfg.teacher
-    if bundle.kind == "cross_encoder":
-        return CrossEncoderModule(model, t.optimizer, t.scheduler)
-    return TeacherSFTModule(model, first_token_ids or [], t.optimizer, t.scheduler)
+    return bundle.kind.module(model, encoder, cfg.teacher.optimizer, cfg.teacher.scheduler)
 
 
 def make_trainer(
     cfg: RelevanceConfig, out_dir: Path, checkpoints: Path, logger: Any = None
 ) -> L.Trainer:
-    tr = cfg.trainer
-    checkpoint = epoch_checkpoint(checkpoints)
-    return L.Trainer(
-        max_epochs=cfg.teacher.epochs, accelerator=tr.accelerator, devices=tr.devices, strategy=tr.strategy,
-        precision=tr.precision, accumulate_grad_batches=tr.accumulate_grad_batches, gradient_clip_val=tr.gradient_clip_val,
-        log_every_n_steps=tr.log_every_n_steps, callbacks=[checkpoint, ReseedEachEpoch(cfg.seed)], logger=logger if logger is not None else False,
-        default_root_dir=out_dir, enable_model_summary=False, num_sanity_val_steps=0,
+    return build_trainer(
+        cfg.trainer, max_epochs=cfg.teacher.epochs, callbacks=[epoch_checkpoint(checkpoints), ReseedEachEpoch(cfg.seed)],
+        logger=logger if logger is not None else False, default_root_dir=out_dir, enable_model_summary=False,
+        num_sanity_val_steps=0,
     )  # fmt: skip
 
 
@@ -128,13 +108,15 @@ def train_teacher(
     write `<out_dir>/export` (model + tokenizer), `decision.json` (biases) and return metrics."""
     t = cfg.teacher
     seed_run(cfg.seed, cfg.trainer.threads, cfg.trainer.accelerator)
-    train_frame, val_frame = split_by_query(labelled, t.validation_fraction, cfg.seed)
+    train_frame, val_frame = split_by_query(
+        labelled, t.validation_fraction, cfg.seed, "the teacher's annotator labels"
+    )
     if t.max_train_pairs is not None and len(train_frame) > t.max_train_pairs:
         train_frame = train_frame.sample(t.max_train_pairs, random_state=cfg.seed).reset_index(
             drop=True
         )
     bundle = load_teacher(t, cfg.taxonomy.ids, cfg.seed)
-    encoder = make_encoder(cfg, bundle)
+    encoder = bundle.kind.encoder(cfg, bundle)
     train_pairs = pairs_from_frames(train_frame, queries, listings, "annotator labels (train)")
     val_pairs = pairs_from_frames(val_frame, queries, listings, "annotator labels (validation)")
     pad_id = bundle.tokenizer.pad_token_id if bundle.tokenizer.pad_token_id is not None else 0
@@ -142,7 +124,7 @@ def train_teacher(
         [encoder.encode(p, with_target=True) for p in train_pairs], [encoder.encode(p, with_target=True) for p in val_pairs],
         t.batch_size, pad_id, cfg.seed,
     )  # fmt: skip
-    module = build_module(cfg, bundle, getattr(encoder, "first_token_ids", None))
+    module = build_module(cfg, bundle, encoder)
     run = ResumableRun(
         out_dir / "checkpoints", fingerprint(settings(cfg), train_frame, val_frame), "teacher"
     )
