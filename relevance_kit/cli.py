@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="relevance-kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
-        "compose", help="compose and validate conf/ into params.yaml, every default filled in"
+        "compose", help="compose conf/ into params.yaml as `dvc exp run` does, and validate it"
     )
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=ci_tiny")
     p.add_argument("--output", default=str(PARAMS_FILE))

@@ -49,7 +49,16 @@ def test_gate_names_what_was_measured_and_the_knob() -> None:
     assert report["unresolved"] == 1 and report["routed_to_review"] == 2
     buckets = {b["self_consistency"]: b for b in report["agreement_by_self_consistency"]}
     assert sum(b["pairs"] for b in buckets.values()) == 4
-    gate = check_gate(report, AnnotatorGate(min_macro_f1=0.6, min_kappa=0.4))
+    gate = check_gate(
+        report,
+        AnnotatorGate(
+            min_macro_f1=0.6,
+            min_kappa=0.4,
+            on_fail="stop",
+            max_queries=None,
+            max_pairs_per_query=None,
+        ),
+    )
     assert not gate["passed"] and len(gate["misses"]) == 2
     message = gate_message("o3", 4, gate["misses"])
     assert "annotator.gate.min_macro_f1 = 0.6" in message and "prompt.n_shots" in message

@@ -143,14 +143,13 @@ def test_a_pool_sharing_a_golden_query_is_refused(prepared) -> None:
 
 def test_golden_subset_takes_whole_queries(demo_data: Path) -> None:
     golden = pd.read_parquet(demo_data / "golden" / "golden.parquet")
-    whole = golden_subset(
-        golden, AnnotatorGate(min_macro_f1=0.5, min_kappa=0.3, max_queries=3), seed=1
-    )
+    gate = {"min_macro_f1": 0.5, "min_kappa": 0.3, "on_fail": "stop", "max_queries": 3}
+    whole = golden_subset(golden, AnnotatorGate(**gate, max_pairs_per_query=None), seed=1)
     assert whole["query_id"].nunique() == 3
     assert len(whole) == golden["query_id"].isin(whole["query_id"]).sum()
     capped = golden_subset(
         golden,
-        AnnotatorGate(min_macro_f1=0.5, min_kappa=0.3, max_queries=3, max_pairs_per_query=5),
+        AnnotatorGate(**gate, max_pairs_per_query=5),
         seed=1,
     )
     assert set(capped["query_id"]) == set(whole["query_id"]) and len(capped) == 15

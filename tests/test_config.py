@@ -14,6 +14,7 @@ from relevance_kit.config import (
     GROUPS,
     RelevanceConfig,
     compose,
+    compose_raw,
     group_options,
     load_config,
     validate,
@@ -89,6 +90,73 @@ def _null_paths(raw: dict) -> set[str]:
             elif isinstance(value, dict):
                 todo.append((f"{prefix}{key}.", value))
     return found
+
+
+# What `dvc exp run -S ...` composes: the default experiment, each experiment, and each option
+# of each group on top of the default experiment.
+COMPOSITIONS = [
+    [],
+    *([f"experiment={e}"] for e in group_options("experiment", CONF)),
+    *([f"{g}={o}"] for g in GROUPS for o in group_options(g, CONF)),
+]
+
+
+@pytest.mark.parametrize("overrides", COMPOSITIONS, ids=lambda o: " ".join(o) or "default")
+def test_validation_fills_nothing_into_what_dvc_composes(overrides: list[str]) -> None:
+    """`dvc exp run -S group=option` writes params.yaml from Hydra's composition alone, with
+    no pydantic defaults: every setting a stage reads must be in that composition, so
+    validating it adds, drops and changes nothing (not even 1 to 1.0)."""
+    raw = compose_raw(overrides, CONF)
+    cfg = validate(raw, CONF, where=f"conf/ composed with {overrides}")  # ConfigError: a failure
+    for override in overrides:
+        group, option = override.split("=")
+        assert (cfg.experiment if group == "experiment" else getattr(cfg, group).name) == option
+    dumped = cfg.model_dump(mode="json", by_alias=True)
+    assert _differences(raw, dumped) == [], "conf/ must write each setting as validated"
+    assert dumped == raw
+
+
+def _differences(raw: object, dumped: object, path: str = "") -> list[str]:
+    """Where a validated config differs from the composition it was validated from: keys added
+    or dropped, values changed, and types changed (a DVC param 1 is not 1.0)."""
+    if isinstance(raw, dict) and isinstance(dumped, dict):
+        found = [f"{path}{k}: only in the validated config" for k in dumped if k not in raw]
+        found += [f"{path}{k}: dropped by validation" for k in raw if k not in dumped]
+        for k in raw.keys() & dumped.keys():
+            found += _differences(raw[k], dumped[k], f"{path}{k}.")
+        return found
+    if isinstance(raw, list) and isinstance(dumped, list) and len(raw) == len(dumped):
+        return [
+            d
+            for i, (r, v) in enumerate(zip(raw, dumped))
+            for d in _differences(r, v, f"{path.rstrip('.')}[{i}].")
+        ]
+    if type(raw) is not type(dumped) or raw != dumped:
+        return [f"{path.rstrip('.')}: composed {raw!r}, validated {dumped!r}"]
+    return []
+
+
+def _config_models(model: type[BaseModel] = RelevanceConfig) -> set[type[BaseModel]]:
+    """Every model reachable from `model` through its fields (lists and dicts included)."""
+    found, todo = set(), [model]
+    while todo:
+        current = todo.pop()
+        if current not in found:
+            found.add(current)
+            todo += filter(None, (_model_in(f.annotation) for f in current.model_fields.values()))
+    return found
+
+
+def test_no_config_model_field_has_a_default() -> None:
+    """conf/ is the one home of every setting's value: a default in a model would be a second
+    one, and one that `dvc exp run -S ...` never writes into params.yaml."""
+    defaults = sorted(
+        f"{model.__name__}.{name}"
+        for model in _config_models()
+        for name, field in model.model_fields.items()
+        if not field.is_required()
+    )
+    assert len(_config_models()) > 40 and not defaults, defaults
 
 
 @pytest.mark.parametrize(

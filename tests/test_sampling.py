@@ -40,18 +40,30 @@ CATEGORIES = {  # root -> (share of catalogue, nouns)
 ADJECTIVES = ["red", "blue", "large", "small", "cotton", "wooden", "steel", "soft", "old", "wool"]
 LENGTHS = ([1, 2, 3, 4, 5, 6, 7], [0.1, 0.2, 0.2, 0.2, 0.15, 0.1, 0.05])
 SIZES = {"golden": 12, "annotate": 0.3, "teacher": 0.2, "unlabeled": "rest"}
+UNBOUNDED = {"min": None, "max": None, "min_quantile": None, "max_quantile": None, "in": None}
+
+
+def bounds(**given: object) -> dict:
+    """A targeted rule's condition as conf/ writes it: the bounds given (`in_` for `in`),
+    every other bound None."""
+    return UNBOUNDED | {("in" if key == "in_" else key): value for key, value in given.items()}
+
+
 RULES = [
     {
         "name": "overlap_but_irrelevant",
-        "where": {"lexical_overlap": {"min_quantile": 0.75}, "label": {"in": ["irrelevant"]}},
+        "where": {
+            "lexical_overlap": bounds(min_quantile=0.75),
+            "label": bounds(in_=["irrelevant"]),
+        },
         "max_pairs": 5,
     },
     {
         "name": "low_overlap_but_relevant",
-        "where": {"lexical_overlap": {"max_quantile": 0.25}, "label": {"in": ["relevant"]}},
+        "where": {"lexical_overlap": bounds(max_quantile=0.25), "label": bounds(in_=["relevant"])},
         "max_pairs": 1000,
     },
-    {"name": "rare_category", "where": {"category_frequency": {"max": 0.05}}, "max_pairs": 3},
+    {"name": "rare_category", "where": {"category_frequency": bounds(max=0.05)}, "max_pairs": 3},
 ]
 
 
@@ -354,7 +366,7 @@ def test_a_rule_on_an_absent_column_names_the_rule_and_the_column(data, bm25, ru
 
 
 def test_numeric_bounds_on_a_text_column_are_data_errors(features):
-    rule = TargetRule(name="odd", where={"category": {"min": 1}}, max_pairs=1)
+    rule = TargetRule(name="odd", where={"category": bounds(min=1)}, max_pairs=1)
     with pytest.raises(DataError, match="'odd'.*'category'.*numeric"):
         targeted_sample(features, [rule], seed=0)
 
@@ -362,10 +374,11 @@ def test_numeric_bounds_on_a_text_column_are_data_errors(features):
 @pytest.mark.parametrize(
     "raw",
     [
-        {"name": "empty", "where": {"label": {}}, "max_pairs": 1},
-        {"name": "typo", "where": {"label": {"inn": ["relevant"]}}, "max_pairs": 1},
-        {"name": "label=relevant", "where": {"label": {"in": ["relevant"]}}, "max_pairs": 1},
-        {"name": "negative", "where": {"label": {"in": ["relevant"]}}, "max_pairs": -1},
+        {"name": "empty", "where": {"label": bounds()}, "max_pairs": 1},
+        {"name": "missing", "where": {"label": {"in": ["relevant"]}}, "max_pairs": 1},
+        {"name": "typo", "where": {"label": bounds(inn=["relevant"])}, "max_pairs": 1},
+        {"name": "label=relevant", "where": {"label": bounds(in_=["relevant"])}, "max_pairs": 1},
+        {"name": "negative", "where": {"label": bounds(in_=["relevant"])}, "max_pairs": -1},
         {"name": "no_conditions", "where": {}, "max_pairs": 1},
     ],
 )

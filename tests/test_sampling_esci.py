@@ -20,20 +20,24 @@ from relevance_kit.sampling import (
     stratified_sample,
     targeted_sample,
 )
+from tests.test_sampling import bounds
 
 SIZES = {"golden": 30, "annotate": 0.3, "teacher": 0.2, "unlabeled": "rest"}
 RULES = [
     {
         "name": "overlap_but_irrelevant",
-        "where": {"lexical_overlap": {"min_quantile": 0.75}, "label": {"in": ["irrelevant"]}},
+        "where": {
+            "lexical_overlap": bounds(min_quantile=0.75),
+            "label": bounds(in_=["irrelevant"]),
+        },
         "max_pairs": 100,
     },
     {
         "name": "low_overlap_but_relevant",
-        "where": {"lexical_overlap": {"max_quantile": 0.25}, "label": {"in": ["relevant"]}},
+        "where": {"lexical_overlap": bounds(max_quantile=0.25), "label": bounds(in_=["relevant"])},
         "max_pairs": 100,
     },
-    {"name": "rare_category", "where": {"category_frequency": {"max": 0.01}}, "max_pairs": 50},
+    {"name": "rare_category", "where": {"category_frequency": bounds(max=0.01)}, "max_pairs": 50},
 ]
 
 

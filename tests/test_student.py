@@ -171,7 +171,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
         "student.lr=3e-3",
         "student.head_lr=3e-3",
         "student.listing_fields=[title]",
-        "+trainer.gradient_clip_val=null",
+        "trainer.gradient_clip_val=null",
         "student.val_fraction=0.25",
         "student.max_train_pairs=null",
         "student.batch_size=12",

@@ -38,6 +38,14 @@ GRADE_BINS = {
 }
 
 
+# What conf/data writes for each key of a table that these tests do not set (each table
+# gives every key; a table config here gives only what it is about).
+TABLE = {
+    "compression": "infer", "member": None, "encoding": "utf-8", "records": None, "explode": None,
+    "list_delimiters": {}, "attributes_format": "pairs", "attribute_flags": {},
+}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def base() -> dict[str, Any]:
     return yaml.safe_load(compose(["experiment=ci_tiny"], CONF))
@@ -58,11 +66,13 @@ def data_section(
         "mirror_dirs": [str(folder)],
         "download": False,
         "files": {
-            role: {"filename": name, "sha256": sha(folder / name)} for role, name in files.items()
+            role: {"filename": name, "sha256": sha(folder / name), "url": None}
+            for role, name in files.items()
         },
-        "tables": tables,
+        "tables": {"queries": None} | {role: TABLE | spec for role, spec in tables.items()},
         "source_scheme": "esci",
         "rating_to_source": ESCI_RATINGS,
+        "rating_bins": None,
         "annotator_id": "test_raters",
         "judged_at": "2024-01-01",
         "on_bad_rows": "quarantine",
@@ -170,7 +180,7 @@ def test_denormalised_zipped_latin1_csv_with_averaged_grades(base, tmp_path: Pat
 
 def test_wrong_encoding_names_file_line_and_the_setting(base, tmp_path: Path) -> None:
     data = homedepot_like(tmp_path / "raw")
-    for table in data["tables"].values():
+    for table in filter(None, data["tables"].values()):  # (no queries table)
         table["encoding"] = "utf-8"
     with pytest.raises(
         DataError,
@@ -413,7 +423,7 @@ _DELETE = object()
             ESCI_RATINGS,
             r"give exactly one of rating_to_source .* and rating_bins",
         ),
-        ("rating_bins", _DELETE, r"give exactly one of rating_to_source .* and rating_bins"),
+        ("rating_bins", None, r"give exactly one of rating_to_source .* and rating_bins"),
         (
             "rating_bins.bins",
             [{"min": 1.0, "source": "irrelevant"}, {"min": 2.5, "source": "perfect_match"}],
@@ -477,8 +487,8 @@ def test_zip_with_several_members_needs_member(base, tmp_path: Path) -> None:
     with zipfile.ZipFile(folder / "train.csv.zip", "a") as archive:
         archive.writestr("notes.txt", "hello")
     data["files"]["pairs"]["sha256"] = sha(folder / "train.csv.zip")
-    for table in data["tables"].values():
-        table.pop("member")
+    for table in filter(None, data["tables"].values()):
+        table["member"] = None
     with pytest.raises(
         DataError,
         match=r"the zip holds \['train.csv', 'notes.txt'\]; name the one to read with `member:`",

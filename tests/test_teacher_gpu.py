@@ -43,7 +43,7 @@ def test_lora_trains_only_the_adapters_in_bf16(tmp_path: Path) -> None:
         "trainer=gpu",
         "teacher.epochs=20",
         "teacher.optimizer.lr=0.01",
-        "teacher.lora={r: 8, alpha: 16, dropout: 0.0}",
+        "teacher.lora={r: 8, alpha: 16, dropout: 0.0, target_modules: [q_proj, k_proj, v_proj, o_proj]}",
     )
     losses, _, _, bundle = overfit(cfg, tmp_path, return_bundle=True)
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.5, losses

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from relevance_kit.annotate.llama_server import LlamaServer
-from relevance_kit.config import InferenceConfig
 from relevance_kit.teacher.encoding import pairs_from_frames
 from relevance_kit.teacher.kinds import CausalLM
 from relevance_kit.teacher.models import convert_gguf, load_pretrained
@@ -50,13 +49,13 @@ def test_hf_and_llama_cpp_server_agree_on_label_probabilities(
     pairs = pairs_from_frames(frame, queries, listings, "pairs")
     bundle = load_pretrained(CausalLM(), smollm2_dir, LABELS)
     hf = HFScorer(cfg, bundle, batch_size=4).score(pairs)
-    inference = InferenceConfig(
-        name="openai_compatible",
-        backend="openai_compatible",
-        batch_size=4,
-        base_url=llama_server.base_url,
-        served_model=llama_server.model,
-        max_concurrency=4,
+    inference = make_cfg("inference=openai_compatible").inference.model_copy(
+        update={
+            "batch_size": 4,
+            "base_url": llama_server.base_url,
+            "served_model": llama_server.model,
+            "max_concurrency": 4,
+        }
     )
     served = OpenAICompatibleScorer(cfg, bundle.tokenizer, inference).score(pairs)
     assert np.allclose(hf.sum(1), 1.0) and np.allclose(served.sum(1), 1.0)

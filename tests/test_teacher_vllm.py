@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from relevance_kit.config import InferenceConfig
 from relevance_kit.teacher.encoding import pairs_from_frames
 from relevance_kit.teacher.kinds import CausalLM
 from relevance_kit.teacher.models import export, load_pretrained, load_teacher
@@ -35,7 +34,7 @@ def test_vllm_engine_matches_hf_scoring(tmp_path: Path) -> None:
     pairs = pairs_from_frames(labelled, queries, listings, "pairs")
     bundle = load_pretrained(CausalLM(), tmp_path / "export", LABELS)
     hf = HFScorer(cfg, bundle, batch_size=4).score(pairs)
-    inference = InferenceConfig(name="vllm", backend="vllm", batch_size=8)
+    inference = make_cfg("inference=vllm", "inference.batch_size=8").inference
     served = VLLMScorer(cfg, tmp_path / "export", bundle.tokenizer, inference).score(pairs)
     assert np.allclose(served.sum(1), 1.0)
     assert np.abs(hf - served).max() < 0.02  # same fp32/bf16 weights; kernels differ slightly

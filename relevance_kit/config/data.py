@@ -15,7 +15,7 @@ from relevance_kit.data.spec import DataTables, RatingBins
 class DataFile(Strict):
     filename: str
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    url: str | None = None
+    url: str | None  # null: read from data.mirror_dirs only
 
 
 class DataConfig(Strict):
@@ -26,8 +26,8 @@ class DataConfig(Strict):
     files: dict[str, DataFile]
     tables: DataTables
     source_scheme: str
-    rating_to_source: dict[str, str] | None = None  # categorical ratings: raw value -> source label
-    rating_bins: RatingBins | None = None  # numeric ratings: bins -> source label
+    rating_to_source: dict[str, str] | None  # categorical ratings: raw value -> source label
+    rating_bins: RatingBins | None  # numeric ratings: bins -> source label
     annotator_id: str  # judgments without an annotator column
     judged_at: date
     on_bad_rows: Literal["error", "quarantine"]

@@ -23,7 +23,7 @@ class GuidelineVersion(Strict):
     version: str
     effective_from: date
     text: str
-    examples: list[GuidelineExample] = []
+    examples: list[GuidelineExample]
 
 
 class GuidelinesConfig(Strict):

@@ -30,16 +30,16 @@ class InferenceConfig(Strict):
     name: str
     backend: Literal["hf", "onnx", "openai_compatible", "vllm", "ray"]
     batch_size: Annotated[int, Field(gt=0)]
-    ray: RayLabelling | None = None  # backend 'ray': the Ray Data job's settings
-    sort_by_length: bool = True
-    int8: bool = False  # onnx: dynamically int8-quantized weights (parity: bench_teacher.json)
-    threads: Annotated[int, Field(gt=0)] | None = None  # onnx: intra-op threads; None: torch's
-    tensor_parallel_size: Annotated[int, Field(gt=0)] = 1
-    base_url: str | None = None
-    served_model: str | None = None  # the server's model name; None = the first it lists
-    api_key_env: str | None = None  # environment variable holding the key; never the key itself
-    max_concurrency: Annotated[int, Field(gt=0)] = 8
-    timeout_s: Annotated[float, Field(gt=0.0)] = 60.0
+    ray: RayLabelling | None  # backend 'ray': the Ray Data job's settings
+    sort_by_length: bool
+    int8: bool  # onnx: dynamically int8-quantized weights (parity: bench_teacher.json)
+    threads: Annotated[int, Field(gt=0)] | None  # onnx: intra-op threads; None: torch's
+    tensor_parallel_size: Annotated[int, Field(gt=0)]
+    base_url: str | None
+    served_model: str | None  # the server's model name; None = the first it lists
+    api_key_env: str | None  # environment variable holding the key; never the key itself
+    max_concurrency: Annotated[int, Field(gt=0)]
+    timeout_s: Annotated[float, Field(gt=0.0)]
 
     @model_validator(mode="after")
     def _consistent(self) -> InferenceConfig:

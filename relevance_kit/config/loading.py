@@ -74,7 +74,7 @@ def compose_raw(
     overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR
 ) -> dict[str, Any]:
     """Compose conf/ with Hydra exactly as DVC does (`dvc exp run -S ...`): the plain
-    composition, before validation fills in any default."""
+    composition, as DVC writes it to params.yaml, not yet validated."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -90,27 +90,15 @@ def compose_raw(
 
 
 def compose(overrides: list[str] | None = None, conf_dir: str | Path = CONF_DIR) -> str:
-    """The text of params.yaml: conf/ composed, validated, and dumped with every default
-    filled in, so that every setting a stage reads is a DVC param (none lives only in this
-    package). Keys keep conf/'s order; fields conf/ leaves to a default follow, in the
-    model's order."""
+    """The text of params.yaml: conf/ composed with Hydra as DVC does, validated, and dumped
+    as composed (keys in conf/'s order). conf/ writes every setting (the config models have
+    no defaults), so this is the params.yaml `dvc exp run -S ...` writes too, and every
+    setting a stage reads is a DVC param."""
     from omegaconf import OmegaConf
 
     raw = compose_raw(overrides, conf_dir)
-    full = validate(raw, Path(conf_dir), where=f"conf/ composed with overrides {overrides or []}")
-    return OmegaConf.to_yaml(_in_order_of(raw, full.model_dump(mode="json", by_alias=True)))
-
-
-def _in_order_of(raw: Any, full: Any) -> Any:
-    """`full` with its mapping keys in `raw`'s order, keys absent from `raw` last."""
-    if isinstance(raw, dict) and isinstance(full, dict):
-        return {
-            k: _in_order_of(raw.get(k), full[k])
-            for k in [*(k for k in raw if k in full), *(k for k in full if k not in raw)]
-        }
-    if isinstance(raw, list) and isinstance(full, list) and len(raw) == len(full):
-        return [_in_order_of(r, f) for r, f in zip(raw, full)]
-    return full
+    validate(raw, Path(conf_dir), where=f"conf/ composed with overrides {overrides or []}")
+    return OmegaConf.to_yaml(raw)
 
 
 def _format_errors(exc: ValidationError, raw: dict[str, Any], where: str) -> str:

@@ -31,7 +31,7 @@ SPLITS = ("golden", "annotate", "teacher", "unlabeled")
 class AnnotateSampling(Strict):
     strata: list[str]
     max_pairs: Annotated[int, Field(gt=0)] | None
-    targeted: list[TargetRule] = []
+    targeted: list[TargetRule]
 
 
 class GoldenSampling(Strict):

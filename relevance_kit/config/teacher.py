@@ -13,12 +13,7 @@ class LoraConfig(Strict):
     r: Annotated[int, Field(gt=0)]
     alpha: Annotated[int, Field(gt=0)]
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
-    target_modules: Annotated[list[str], Field(min_length=1)] = [
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "o_proj",
-    ]
+    target_modules: Annotated[list[str], Field(min_length=1)]
 
 
 def _check_partial(value: dict[str, Any] | None, key: str) -> None:
@@ -42,25 +37,23 @@ class TeacherConfig(Strict):
     model: str
     lora: LoraConfig | None
     # top N layers train (no LoRA); None = all
-    trainable_layers: Annotated[int, Field(gt=0)] | None = None
+    trainable_layers: Annotated[int, Field(gt=0)] | None
     max_length: Annotated[int, Field(gt=0)]
-    listing_max_chars: Annotated[int, Field(gt=0)] = 600
-    answer_prefix: str = "Label:"
+    listing_max_chars: Annotated[int, Field(gt=0)]
+    answer_prefix: str
     # compact: label ids + query + listing, no system prompt (CPU)
-    prompt_style: Literal["full", "compact"] = "full"
-    verbalizers: dict[
-        str, str
-    ] = {}  # label id -> answer text; labels not named answer with their id
+    prompt_style: Literal["full", "compact"]
+    verbalizers: dict[str, str]  # label id -> answer text; labels not named answer with their id
     # SFT target = label verbalizer, then the annotator's rationale
-    rationale_in_target: bool = False
-    max_train_pairs: Annotated[int, Field(gt=0)] | None = None
-    validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+    rationale_in_target: bool
+    max_train_pairs: Annotated[int, Field(gt=0)] | None
+    validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)]
     # decision biases bagged over this many query resamples; 0 = one fit
-    bias_bootstrap: Annotated[int, Field(ge=0)] = 30
+    bias_bootstrap: Annotated[int, Field(ge=0)]
     epochs: Annotated[int, Field(gt=0)]
     batch_size: Annotated[int, Field(gt=0)]
     optimizer: dict[str, Any]
-    scheduler: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None
 
     @field_validator("kind")
     @classmethod

@@ -23,9 +23,9 @@ class TrainerConfig(Strict):
     strategy: Literal["auto", "ddp", "fsdp"]
     precision: Precision
     accumulate_grad_batches: Annotated[int, Field(gt=0)]
-    gradient_clip_val: Annotated[float, Field(gt=0.0)] | None = 1.0
-    log_every_n_steps: Annotated[int, Field(gt=0)] = 10
-    threads: Annotated[int, Field(gt=0)] | None = None  # torch CPU threads; None = torch's default
+    gradient_clip_val: Annotated[float, Field(gt=0.0)] | None  # None: no clipping
+    log_every_n_steps: Annotated[int, Field(gt=0)]
+    threads: Annotated[int, Field(gt=0)] | None  # torch CPU threads; None = torch's default
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainerConfig:

@@ -38,15 +38,15 @@ class TableSpec(_Strict):
 
     file: str  # a key of data.files
     format: Literal["csv", "tsv", "parquet", "jsonl", "json"]
-    compression: Literal["infer", "none", "gzip", "zip"] = "infer"  # infer: by .gz / .zip suffix
-    member: str | None = None  # the file inside a .zip; needed when it holds several
-    encoding: str = "utf-8"
-    records: str | None = None  # json: dotted path of the list of records inside the document
-    explode: str | None = None  # json/jsonl: a list in each record whose items become rows
+    compression: Literal["infer", "none", "gzip", "zip"]  # infer: by .gz / .zip suffix
+    member: str | None  # the file inside a .zip; needed when it holds several
+    encoding: str
+    records: str | None  # json: dotted path of the list of records inside the document
+    explode: str | None  # json/jsonl: a list in each record whose items become rows
     columns: dict[str, str]
-    list_delimiters: dict[str, str] = {}  # list field -> delimiter of its text form
-    attributes_format: Literal["pairs", "json"] = "pairs"  # pairs: key:value|key:value
-    attribute_flags: dict[str, dict[str, str]] = {}  # column -> attributes set when it is true
+    list_delimiters: dict[str, str]  # list field -> delimiter of its text form
+    attributes_format: Literal["pairs", "json"]  # pairs: key:value|key:value
+    attribute_flags: dict[str, dict[str, str]]  # column -> attributes set when it is true
 
     @field_validator("encoding")
     @classmethod
@@ -84,7 +84,7 @@ class DataTables(_Strict):
 
     listings: TableSpec
     judgments: TableSpec
-    queries: TableSpec | None = None
+    queries: TableSpec | None
 
     @model_validator(mode="after")
     def _columns(self) -> DataTables:
@@ -128,7 +128,7 @@ class RatingBins(_Strict):
 
     range: tuple[float, float]  # grades outside are bad rows
     bins: Annotated[list[RatingBin], Field(min_length=1)]  # highest first
-    disagreed_if_fractional: bool = False  # a mean that is not a whole grade: raters disagreed
+    disagreed_if_fractional: bool  # a mean that is not a whole grade: raters disagreed
 
     @model_validator(mode="after")
     def _ordered(self) -> RatingBins:

@@ -5,7 +5,9 @@ irrelevant" pull in the cases where lexical matching and relevance disagree, whi
 where the annotator and the models need the most examples. A rule comes from YAML:
 
     name: overlap_but_irrelevant
-    where: {lexical_overlap: {min_quantile: 0.75}, label: {in: [irrelevant]}}
+    where:
+      lexical_overlap: {min_quantile: 0.75, min: null, max: null, max_quantile: null, in: null}
+      label: {in: [irrelevant], min: null, max: null, min_quantile: null, max_quantile: null}
     max_pairs: 100
 """
 
@@ -26,16 +28,17 @@ Scalar = str | int | float | bool
 
 
 class Condition(BaseModel):
-    """Bounds on one column; every bound given must hold. Quantiles are computed over the
-    whole pool the rule runs on, so "top quarter by overlap" adapts to each pool."""
+    """Bounds on one column; every bound given (not None) must hold, and each is written
+    (None: not bounded). Quantiles are computed over the whole pool the rule runs on, so
+    "top quarter by overlap" adapts to each pool."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    min: float | None = None
-    max: float | None = None
-    min_quantile: float | None = Field(default=None, ge=0.0, le=1.0)
-    max_quantile: float | None = Field(default=None, ge=0.0, le=1.0)
-    in_: list[Scalar] | None = Field(default=None, alias="in", min_length=1)
+    min: float | None
+    max: float | None
+    min_quantile: float | None = Field(ge=0.0, le=1.0)
+    max_quantile: float | None = Field(ge=0.0, le=1.0)
+    in_: list[Scalar] | None = Field(alias="in", min_length=1)
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> Condition:
