@@ -119,9 +119,8 @@ def _importers(module: str) -> set[str]:
 EDITS = {
     "conf default": ("conf/evaluation/default.yaml", "confidence: 0.95", "confidence: 0.9", {"evaluate"}),
     "benchmark setting": ("conf/student/tiny_random.yaml", "teacher_pairs: 64", "teacher_pairs: 65", set()),
-    "config default": (
-        "relevance_kit/config/teacher.py", "bias_bootstrap: Annotated[int, Field(ge=0)] = 30",
-        "bias_bootstrap: Annotated[int, Field(ge=0)] = 31",
+    "teacher default": (
+        "conf/teacher/tiny_random.yaml", "bias_bootstrap: 30", "bias_bootstrap: 31",
         {"train_teacher", "teacher_label", "monitor", "abtest"},  # the stages that list the teacher's params
     ),
     "module": (
