@@ -3,10 +3,18 @@
 A sweep file names fixed overrides and a grid of value lists; its grid becomes one
 `dvc exp run --queue -S key=a,b ...` (DVC expands the product), then `--run-all` runs it
 and `dvc exp show` compares the results. No home-made experiment machinery.
+
+After the run, `sweep_spread` reads the experiments' tier tables back from `dvc exp show
+--json` and writes `metrics/sweep_<name>.json`: each tier's golden measures at every grid
+point, with their mean, standard deviation and range. Over `training_seed` alone
+(conf/sweep/training_seeds.yaml) that is the training noise of each learned tier, the
+yardstick a recipe change has to beat.
 """
 
 from __future__ import annotations
 
+import json
+import statistics
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,6 +23,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from relevance_kit.errors import ConfigError
+from relevance_kit.io import write_json
+
+TIERS_FILE = "metrics/tiers.json"
+# measure name -> its path inside a tier's row of tiers.json (an estimate)
+MEASURES = {
+    "macro_f1": ("macro_f1", "estimate"),
+    "diff_vs_reference": ("vs_reference", "diff"),
+    "auc_relevant": ("threshold_free", "auc_vs_rest", "relevant", "estimate"),
+    "auc_irrelevant": ("threshold_free", "auc_vs_rest", "irrelevant", "estimate"),
+    "ndcg": ("threshold_free", "ndcg_at_10", "estimate"),
+}
 
 
 class Sweep(BaseModel):
@@ -48,8 +67,9 @@ def queue_command(sweep: Sweep, dvc: str = "dvc") -> list[str]:
     return cmd
 
 
-def run_sweep(path: str | Path, dvc: str = "dvc", jobs: int = 1) -> None:
-    """Queue the grid, run the queue, and print the comparison table."""
+def run_sweep(path: str | Path, dvc: str = "dvc", jobs: int = 1) -> Path:
+    """Queue the grid, run the queue, print the comparison table, and write each tier's
+    spread over the grid (`metrics/sweep_<name>.json`, returned)."""
     sweep = load_sweep(path)
     for cmd in (
         queue_command(sweep, dvc),
@@ -58,6 +78,89 @@ def run_sweep(path: str | Path, dvc: str = "dvc", jobs: int = 1) -> None:
     ):
         print("$", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
+    shown = subprocess.run(
+        [dvc, "exp", "show", "--json"], check=True, capture_output=True, text=True
+    ).stdout
+    out = Path("metrics") / f"sweep_{sweep.name}.json"
+    write_json(sweep_spread(json.loads(shown), sweep), out)
+    print(f"wrote {out}")
+    return out
+
+
+def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
+    """Each tier's measures at every grid point of `sweep` among the experiments of `dvc exp
+    show --json` (`shown`), and their mean, sample standard deviation, min and max. An
+    experiment counts when its params match the sweep's overrides; the newest run of a grid
+    point wins. Raises ConfigError when a grid point has no finished experiment."""
+    points: dict[tuple, dict[str, Any]] = {}
+    runs = [
+        run
+        for commit in shown
+        for run in [
+            commit,
+            *(r for e in commit.get("experiments") or [] for r in e.get("revs", [])),
+        ]
+    ]  # the workspace and commits too: a grid point may be the committed run
+    for run in runs:
+        data = run.get("data") or {}
+        params = data.get("params", {}).get("params.yaml", {}).get("data", {})
+        tiers = data.get("metrics", {}).get(TIERS_FILE, {}).get("data", {}).get("tiers")
+        if tiers is None or any(_get(params, k) != v for k, v in sweep.overrides.items()):
+            continue
+        point = tuple(_get(params, key) for key in sweep.grid)
+        stamp = data.get("timestamp") or ""  # the workspace has none
+        if point not in points or stamp > points[point]["timestamp"]:
+            points[point] = {"timestamp": stamp, "tiers": tiers}
+    wanted = [tuple(p) for p in _grid_points(sweep)]
+    missing = [p for p in wanted if p not in points]
+    if missing:
+        raise ConfigError(
+            f"sweep {sweep.name}: no finished experiment for grid point(s) {missing} "
+            f"({', '.join(sweep.grid)}); run `relevance-kit sweep` first"
+        )
+    tiers = sorted({t for p in wanted for t in points[p]["tiers"]})
+    table: dict[str, Any] = {}
+    for tier in tiers:
+        rows = [points[p]["tiers"].get(tier, {}) for p in wanted]
+        table[tier] = {}
+        for name, path in MEASURES.items():
+            values = [_get_path(row, path) for row in rows]
+            if any(v is None for v in values):
+                continue
+            table[tier][name] = {
+                "values": values,
+                "mean": statistics.fmean(values),
+                "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "min": min(values),
+                "max": max(values),
+            }
+    return {
+        "sweep": sweep.name,
+        "overrides": sweep.overrides,
+        "grid": {key: [p[i] for p in wanted] for i, key in enumerate(sweep.grid)},
+        "tiers": table,
+    }
+
+
+def _grid_points(sweep: Sweep) -> list[list[Any]]:
+    points: list[list[Any]] = [[]]
+    for values in sweep.grid.values():
+        points = [[*p, v] for p in points for v in values]
+    return points
+
+
+def _get(params: dict[str, Any], dotted: str) -> Any:
+    """A dotted key of params.yaml; a group choice (`taxonomy=esci4`) is its option's `name`."""
+    node = _get_path(params, tuple(dotted.split(".")))
+    return node.get("name") if isinstance(node, dict) else node
+
+
+def _get_path(node: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
 
 
 def _hydra_value(value: Any) -> str:

@@ -158,6 +158,11 @@ def test_sweep_queues_and_runs_a_two_point_grid(reproduced: Path) -> None:
     # each point ran the whole cascade under its own taxonomy (`dvc exp run -S taxonomy=...`)
     assert labels["esci4"] == {"exact", "substitute", "complement", "irrelevant"}, labels
     assert labels["etsy3"] == {"relevant", "partially_relevant", "irrelevant"}, labels
+    spread = json.loads((reproduced / "metrics" / "sweep_ci_two_point.json").read_text())
+    assert spread["grid"] == {"taxonomy": ["etsy3", "esci4"]}
+    for tier in ("bm25", "teacher", "student"):
+        f1 = spread["tiers"][tier]["macro_f1"]
+        assert len(f1["values"]) == 2 and f1["min"] <= f1["mean"] <= f1["max"], (tier, f1)
 
 
 # --- fault injection: interrupted training stages ------------------------------------------

@@ -21,7 +21,7 @@ from relevance_kit.schemas import soft_label_frame
 from relevance_kit.teacher.encoding import pairs_from_frames, verbalizer_ids
 from relevance_kit.teacher.models import load_teacher
 from relevance_kit.teacher.scoring import HFScorer
-from relevance_kit.teacher.train import TeacherDataModule, build_module, make_trainer
+from relevance_kit.teacher.train import TeacherDataModule, build_module, make_trainer, train_teacher
 from tests.conftest import REPO
 
 LABELS = ["relevant", "partially_relevant", "irrelevant"]
@@ -193,3 +193,26 @@ def test_verbalizers_must_start_with_distinct_tokens() -> None:
     )
     with pytest.raises(ConfigError, match="not in the taxonomy"):
         verbalizer_ids(bundle.tokenizer, LABELS, {"exact": "exact"})
+
+
+def test_training_seed_changes_the_model_but_not_the_data(tmp_path: Path) -> None:
+    """`training_seed` draws initialisation and batch order; `seed` draws the validation
+    split, so a training-seed sweep varies the model on the same data."""
+    from safetensors.torch import load_file
+
+    queries, listings, labelled = catalogue(tmp_path)
+    runs = {}
+    for training_seed in (1, 2):
+        cfg = make_cfg(f"training_seed={training_seed}", "teacher.epochs=2")
+        out = tmp_path / f"seed{training_seed}"
+        metrics = train_teacher(cfg, labelled, queries, listings, out)
+        runs[training_seed] = (metrics, load_file(out / "export" / "model.safetensors"))
+    (m1, w1), (m2, w2) = runs[1], runs[2]
+    assert (m1["train_pairs"], m1["validation_queries"]) == (
+        m2["train_pairs"],
+        m2["validation_queries"],
+    )
+    assert w1.keys() == w2.keys()
+    assert any(not torch.equal(w1[k], w2[k]) for k in w1), (
+        "same weights under another training_seed"
+    )

@@ -29,6 +29,7 @@ GROUPS = (
 
 class RelevanceConfig(Strict):
     seed: int
+    training_seed: int
     experiment: str
     paths: PathsConfig
     data: DataConfig

@@ -83,10 +83,10 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
             )
         )
 
-    settings = [s.model_dump(), cfg.trainer.model_dump(), labels, cfg.seed]
+    settings = [s.model_dump(), cfg.trainer.model_dump(), labels, cfg.seed, cfg.training_seed]
     run = ResumableRun(run_dir, fingerprint(settings, pairs), "student")
     resume = run.start()
-    seed_run(cfg.seed, cfg.trainer.threads, cfg.trainer.accelerator)
+    seed_run(cfg.training_seed, cfg.trainer.threads, cfg.trainer.accelerator)
     module = StudentDistillModule(s.model_dump(), labels, weights, run.fingerprint)
     best = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=MONITOR, mode="max")
     trainer = build_trainer(
@@ -95,14 +95,14 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
         logger=DVCLiveLogger(
             dir=str(live_dir), save_dvc_exp=False, dvcyaml=False, resume=resume is not None
         ),
-        callbacks=[best, epoch_checkpoint(run_dir), ReseedEachEpoch(cfg.seed)],
+        callbacks=[best, epoch_checkpoint(run_dir), ReseedEachEpoch(cfg.training_seed)],
         default_root_dir=run_dir,
         num_sanity_val_steps=0,
     )
     start = time.perf_counter()
     trainer.fit(
         module,
-        make_loader(train, collate, s.batch_size, s.sampling, cfg.seed),
+        make_loader(train, collate, s.batch_size, s.sampling, cfg.training_seed),
         val_loaders,
         ckpt_path=resume,
     )

@@ -77,6 +77,7 @@ def settings(cfg: RelevanceConfig) -> dict[str, Any]:
         "trainer": cfg.trainer.model_dump(),
         "labels": cfg.taxonomy.ids,
         "seed": cfg.seed,
+        "training_seed": cfg.training_seed,
     }
 
 
@@ -90,7 +91,7 @@ def make_trainer(
     cfg: RelevanceConfig, out_dir: Path, checkpoints: Path, logger: Any = None
 ) -> L.Trainer:
     return build_trainer(
-        cfg.trainer, max_epochs=cfg.teacher.epochs, callbacks=[epoch_checkpoint(checkpoints), ReseedEachEpoch(cfg.seed)],
+        cfg.trainer, max_epochs=cfg.teacher.epochs, callbacks=[epoch_checkpoint(checkpoints), ReseedEachEpoch(cfg.training_seed)],
         logger=logger if logger is not None else False, default_root_dir=out_dir, enable_model_summary=False,
         num_sanity_val_steps=0,
     )  # fmt: skip
@@ -107,7 +108,7 @@ def train_teacher(
     """Fit the configured teacher on `labelled` (query_id, listing_id, label[, rationale]) and
     write `<out_dir>/export` (model + tokenizer), `decision.json` (biases) and return metrics."""
     t = cfg.teacher
-    seed_run(cfg.seed, cfg.trainer.threads, cfg.trainer.accelerator)
+    seed_run(cfg.training_seed, cfg.trainer.threads, cfg.trainer.accelerator)
     train_frame, val_frame = split_by_query(
         labelled, t.validation_fraction, cfg.seed, "the teacher's annotator labels"
     )
@@ -115,14 +116,14 @@ def train_teacher(
         train_frame = train_frame.sample(t.max_train_pairs, random_state=cfg.seed).reset_index(
             drop=True
         )
-    bundle = load_teacher(t, cfg.taxonomy.ids, cfg.seed)
+    bundle = load_teacher(t, cfg.taxonomy.ids, cfg.training_seed)
     encoder = bundle.kind.encoder(cfg, bundle)
     train_pairs = pairs_from_frames(train_frame, queries, listings, "annotator labels (train)")
     val_pairs = pairs_from_frames(val_frame, queries, listings, "annotator labels (validation)")
     pad_id = bundle.tokenizer.pad_token_id if bundle.tokenizer.pad_token_id is not None else 0
     dm = TeacherDataModule(
         [encoder.encode(p, with_target=True) for p in train_pairs], [encoder.encode(p, with_target=True) for p in val_pairs],
-        t.batch_size, pad_id, cfg.seed,
+        t.batch_size, pad_id, cfg.training_seed,
     )  # fmt: skip
     module = build_module(cfg, bundle, encoder)
     run = ResumableRun(
@@ -169,7 +170,7 @@ def fit_biases(
     seconds = time.perf_counter() - started
     labels, queries = [p.label for p in val_pairs], [p.query for p in val_pairs]
     biases = DecisionBiases(cfg.taxonomy.ids).fit(
-        probs, labels, queries, cfg.teacher.bias_bootstrap, cfg.seed
+        probs, labels, queries, cfg.teacher.bias_bootstrap, cfg.training_seed
     )
     return biases, seconds
 
