@@ -101,10 +101,13 @@ def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
             *(r for e in commit.get("experiments") or [] for r in e.get("revs", [])),
         ]
     ]  # the workspace and commits too: a grid point may be the committed run
+    failed = sorted(run.get("name") or run.get("rev", "?") for run in runs if run.get("error"))
     for run in runs:
-        data = run.get("data") or {}
-        params = data.get("params", {}).get("params.yaml", {}).get("data", {})
-        tiers = data.get("metrics", {}).get(TIERS_FILE, {}).get("data", {}).get("tiers")
+        if run.get("error"):  # a failed run still lists its params, beside its parent's metrics
+            continue
+        data = run.get("data") or {}  # DVC writes null for what a run lacks
+        params = _get_path(data, ("params", "params.yaml", "data")) or {}
+        tiers = _get_path(data, ("metrics", TIERS_FILE, "data", "tiers"))
         if tiers is None or any(_get(params, k) != v for k, v in sweep.overrides.items()):
             continue
         point = tuple(_get(params, key) for key in sweep.grid)
@@ -114,9 +117,10 @@ def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
     wanted = [tuple(p) for p in _grid_points(sweep)]
     missing = [p for p in wanted if p not in points]
     if missing:
+        why = f"failed: {', '.join(failed)} (`dvc queue logs <name>`)" if failed else "not run"
         raise ConfigError(
             f"sweep {sweep.name}: no finished experiment for grid point(s) {missing} "
-            f"({', '.join(sweep.grid)}); run `relevance-kit sweep` first"
+            f"({', '.join(sweep.grid)}); {why}"
         )
     tiers = sorted({t for p in wanted for t in points[p]["tiers"]})
     table: dict[str, Any] = {}

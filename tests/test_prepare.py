@@ -180,3 +180,18 @@ def test_download_when_no_mirror_has_the_files(project, tmp_path: Path) -> None:
         assert not (mirror / "esci_us_queryset.json").exists()  # the bad download is not kept
     finally:
         server.shutdown()
+
+
+def test_a_queued_experiment_finds_the_mirror_beside_its_project(tmp_path: Path) -> None:
+    """DVC runs a queued experiment in a copy under <project>/.dvc/tmp/exps/; a relative
+    mirror beside the project (../shared/...) is looked up from the project too."""
+    from relevance_kit.data.sources import mirror_folders
+
+    copy = tmp_path / "project" / ".dvc" / "tmp" / "exps" / "tmpab12"
+    folders = mirror_folders(["../shared/ds", "data/raw", "/abs/ds"], cwd=copy)
+    assert folders == [
+        Path("../shared/ds"), tmp_path / "project" / "../shared/ds",
+        Path("data/raw"), tmp_path / "project" / "data/raw",
+        Path("/abs/ds"),
+    ]  # fmt: skip
+    assert mirror_folders(["../shared/ds"], cwd=tmp_path / "project") == [Path("../shared/ds")]

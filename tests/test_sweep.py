@@ -49,6 +49,8 @@ def test_spread_over_the_grid_uses_the_workspace_and_the_newest_run_per_point() 
         _run(2, "esci4", 0.90, "2026-12-01T12:00:00"),  # another sweep's point: not this one
         workspace=_run(42, "etsy3", 0.38, None),
     )
+    # DVC writes null for what a run lacks (a queued or failed one): such runs are passed over
+    shown[0]["experiments"].append({"revs": [{"data": {"params": None, "metrics": None}}]})
     spread = sweep_spread(shown, sweep)
     macro = spread["tiers"]["teacher"]["macro_f1"]
     assert macro["values"] == [0.38, 0.34, 0.41]
@@ -62,5 +64,10 @@ def test_spread_over_the_grid_uses_the_workspace_and_the_newest_run_per_point() 
 
 def test_a_grid_point_without_a_finished_run_is_named() -> None:
     sweep = Sweep(name="seeds", grid={"training_seed": [42, 7]})
-    with pytest.raises(ConfigError, match=r"grid point\(s\) \[\(7,\)\]"):
+    with pytest.raises(ConfigError, match=r"grid point\(s\) \[\(7,\)\] \(training_seed\); not run"):
         sweep_spread(_shown(workspace=_run(42, "etsy3", 0.38, None)), sweep)
+    # a failed run lists its params beside its parent's metrics: it never counts
+    failed = {**_run(7, "etsy3", 0.38, "2026-12-01T10:00:00"), "name": "snide-trey"}
+    failed["error"] = {"msg": "Experiment run failed", "type": ""}
+    with pytest.raises(ConfigError, match=r"failed: snide-trey"):
+        sweep_spread(_shown(failed, workspace=_run(42, "etsy3", 0.38, None)), sweep)

@@ -22,11 +22,35 @@ def sha256_of(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+# Where DVC runs a queued experiment: a copy of the project under <project>/.dvc/tmp/exps/
+EXPERIMENT_COPIES = (".dvc", "tmp", "exps")
+
+
+def mirror_folders(mirror_dirs: list[str], cwd: Path | None = None) -> list[Path]:
+    """The folders to look in, in order. A relative folder is relative to the project root
+    (the working directory of a stage). A queued experiment (`relevance-kit sweep`, `dvc exp
+    run --queue`) runs in a copy of the project under `.dvc/tmp/exps/`, where a folder beside
+    the project (`../shared/...`) does not resolve: there each relative folder is also looked
+    up from the project the experiment was queued in."""
+    cwd = cwd or Path.cwd()
+    roots = [Path()]
+    n = len(EXPERIMENT_COPIES)
+    for i in range(len(cwd.parts) - n):
+        if cwd.parts[i : i + n] == EXPERIMENT_COPIES:
+            roots.append(Path(*cwd.parts[:i]))
+            break
+    return [
+        root / folder
+        for folder in map(Path, mirror_dirs)
+        for root in (roots if not folder.is_absolute() else roots[:1])
+    ]
+
+
 def locate(spec: DataFile, mirror_dirs: list[str], download: bool) -> Path:
     """Return a verified local copy of `spec`: the first mirror folder that has it, else a
     download into the last mirror folder (when allowed)."""
-    for folder in mirror_dirs:
-        candidate = Path(folder) / spec.filename
+    for folder in mirror_folders(mirror_dirs):
+        candidate = folder / spec.filename
         if candidate.exists():
             _verify(candidate, spec)
             return candidate
