@@ -13,6 +13,7 @@ yardstick a recipe change has to beat.
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import subprocess
@@ -114,7 +115,7 @@ def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
         stamp = data.get("timestamp") or ""  # the workspace has none
         if point not in points or stamp > points[point]["timestamp"]:
             points[point] = {"timestamp": stamp, "tiers": tiers}
-    wanted = [tuple(p) for p in _grid_points(sweep)]
+    wanted = list(itertools.product(*sweep.grid.values()))  # the order DVC queues them in
     missing = [p for p in wanted if p not in points]
     if missing:
         why = f"failed: {', '.join(failed)} (`dvc queue logs <name>`)" if failed else "not run"
@@ -144,13 +145,6 @@ def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
         "grid": {key: [p[i] for p in wanted] for i, key in enumerate(sweep.grid)},
         "tiers": table,
     }
-
-
-def _grid_points(sweep: Sweep) -> list[list[Any]]:
-    points: list[list[Any]] = [[]]
-    for values in sweep.grid.values():
-        points = [[*p, v] for p in points for v in values]
-    return points
 
 
 def _get(params: dict[str, Any], dotted: str) -> Any:
