@@ -4,6 +4,8 @@ verbalizers that one forward pass cannot tell apart are refused."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +218,24 @@ def test_training_seed_changes_the_model_but_not_the_data(tmp_path: Path) -> Non
     assert any(not torch.equal(w1[k], w2[k]) for k in w1), (
         "same weights under another training_seed"
     )
+
+
+def test_scoring_and_serving_import_no_training_framework() -> None:
+    """The daily judge (teacher scoring, its label store) and the student service score
+    without Lightning: each stage or service start would pay seconds for importing it."""
+    code = """
+import sys, torch
+from transformers import BertConfig, BertForSequenceClassification
+import relevance_kit.student.service, relevance_kit.teacher.pairs, relevance_kit.teacher.scoring
+from relevance_kit.teacher.kinds import CrossEncoder
+config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                    intermediate_size=8, num_labels=3)
+batch = {"input_ids": torch.ones(2, 4, dtype=torch.long), "attention_mask": torch.ones(2, 4, dtype=torch.long)}
+assert CrossEncoder().label_logits(BertForSequenceClassification(config), batch, None).shape == (2, 3)
+print(sorted({m.split(".")[0] for m in sys.modules} & {"lightning", "lightning_fabric", "torchmetrics"}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", done.stdout

@@ -22,7 +22,6 @@ from relevance_kit.errors import DataError
 from relevance_kit.io import read_parquet
 from relevance_kit.schemas import PAIR_KEY, prob_column, require_columns
 from relevance_kit.text import listing_text
-from relevance_kit.training import EpochSampler
 
 NO_LABEL = -1
 
@@ -186,6 +185,9 @@ def make_loader(
     """sampling: None (validation order), "shuffle", or "balanced" (each class drawn equally
     often: the minority Irrelevant class is seen as often as the others). Training orders
     are seeded per epoch (`EpochSampler`), so a resumed run draws what an uninterrupted one does."""
+    # Lightning (with training.py) only for training: serving imports this module's texts
+    from relevance_kit.training import EpochSampler
+
     dataset = PairDataset(pairs)
     if sampling is None:
         return DataLoader(dataset, batch_size=batch_size, collate_fn=collate)

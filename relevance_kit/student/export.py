@@ -32,7 +32,6 @@ from relevance_kit.errors import DataError
 from relevance_kit.io import atomic_path
 from relevance_kit.student.data import catalogue_texts
 from relevance_kit.student.index import ListingIndex, content_hash
-from relevance_kit.student.module import StudentDistillModule
 from relevance_kit.student.towers import Tower, TwoTowerStudent, load_tokenizer
 
 MANIFEST = "manifest.json"
@@ -54,6 +53,9 @@ def model_version(model: nn.Module) -> str:
 
 
 def load_student(checkpoint: str | Path) -> tuple[TwoTowerStudent, StudentConfig, list[str]]:
+    # Lightning (the checkpoint's format) only here: the scorer and service import this module
+    from relevance_kit.student.module import StudentDistillModule
+
     module = StudentDistillModule.load_from_checkpoint(str(checkpoint), map_location="cpu")
     return module.model.eval(), module.cfg, list(module.labels)
 

@@ -100,7 +100,7 @@ class CrossEncoder(TeacherKind):
     def label_logits(
         self, model: nn.Module, batch: dict[str, torch.Tensor], encoder: CrossEncoderEncoder
     ) -> torch.Tensor:
-        from relevance_kit.teacher.modules import cross_encoder_label_logits
+        from relevance_kit.teacher.label_logits import cross_encoder_label_logits
 
         return cross_encoder_label_logits(model, batch)
 
@@ -143,7 +143,7 @@ class CausalLM(TeacherKind):
     def label_logits(
         self, model: nn.Module, batch: dict[str, torch.Tensor], encoder: CausalEncoder
     ) -> torch.Tensor:
-        from relevance_kit.teacher.modules import causal_label_logits
+        from relevance_kit.teacher.label_logits import causal_label_logits
 
         return causal_label_logits(model, batch, encoder.first_token_ids)
 

@@ -1,4 +1,4 @@
-"""Lightning modules of the teacher tiers and the one-forward-pass label probabilities.
+"""Lightning modules of the teacher tiers (their label logits: `label_logits.py`).
 
 `TeacherSFTModule`: causal/vision LM, next-token loss on the target tokens only.
 `CrossEncoderModule`: sequence classifier, cross-entropy on the label.
@@ -19,34 +19,11 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from relevance_kit.teacher.encoding import IGNORE
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "pixel_values", "image_grid_thw")
-
-
-def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
-
-
-def kept_logits(
-    model: nn.Module, batch: dict[str, torch.Tensor], keep: torch.Tensor
-) -> torch.Tensor:
-    """Logits at positions `keep` only; models that ignore `logits_to_keep` (some
-    vision-language ones) return every position, which are then indexed here."""
-    logits = model(**model_inputs(batch), logits_to_keep=keep).logits
-    return logits if logits.shape[1] == len(keep) else logits[:, keep]
-
-
-def causal_label_logits(
-    model: nn.Module, batch: dict[str, torch.Tensor], first_token_ids: list[int]
-) -> torch.Tensor:
-    """Logits of each label's first verbalizer token at each row's answer position, from one
-    forward pass that computes the vocabulary projection only at those positions."""
-    positions = batch["answer_index"]
-    keep = torch.unique(positions)
-    logits = kept_logits(model, batch, keep)
-    column = torch.searchsorted(keep, positions)
-    rows = logits[torch.arange(len(positions)), column]
-    return rows[:, first_token_ids].float()
+from relevance_kit.teacher.label_logits import (
+    causal_label_logits,
+    cross_encoder_label_logits,
+    kept_logits,
+)
 
 
 def target_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -61,10 +38,6 @@ def target_token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch
     return nn.functional.cross_entropy(
         logits.float().flatten(0, 1), next_labels[:, keep].flatten(), ignore_index=IGNORE
     )
-
-
-def cross_encoder_label_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    return model(**model_inputs(batch)).logits.float()
 
 
 class _TeacherModule(L.LightningModule):

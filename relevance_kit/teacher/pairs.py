@@ -5,6 +5,7 @@ content hash); only the misses are scored (in process, or as a Ray Data job with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.errors import DataError
+from relevance_kit.evaluation.decision import DecisionBiases
 from relevance_kit.labelstore import LabelStore, content_hash, folder_version
 from relevance_kit.schemas import PAIR_KEY, prob_column, require_columns
 
@@ -86,11 +88,17 @@ def teacher_version(cfg: RelevanceConfig, teacher_dir: Path) -> str:
     return folder_version(cfg.teacher.name, teacher_dir / "export", extra)
 
 
+def load_biases(teacher_dir: Path, labels: list[str]) -> DecisionBiases:
+    """The decision biases stage train_teacher tuned on its validation slice."""
+    path = teacher_dir / "decision.json"
+    if not path.exists():
+        raise DataError(f"{path}: not found; train the teacher first (stage train_teacher)")
+    return DecisionBiases.from_dict(json.loads(path.read_text()), labels)
+
+
 def teacher_label_fn(cfg: RelevanceConfig, teacher_dir: Path, work_dir: Path) -> LabelFn:
     """How the misses are scored: `inference=ray` labels them as a Ray Data job over Parquet
     shards under `work_dir`; any other backend scores in process."""
-    from relevance_kit.teacher.train import load_biases
-
     biases = load_biases(teacher_dir, cfg.taxonomy.ids)
     if cfg.inference.backend == "ray":
         from relevance_kit.teacher.ray_label import label_pairs

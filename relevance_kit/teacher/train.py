@@ -11,7 +11,6 @@ uninterrupted run gives; a run with other settings never resumes a stale one
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from relevance_kit.config import RelevanceConfig
-from relevance_kit.errors import DataError
 from relevance_kit.evaluation.decision import DecisionBiases
 from relevance_kit.io import write_json
 from relevance_kit.teacher.encoding import Pair, collate, pairs_from_frames
@@ -173,10 +171,3 @@ def fit_biases(
         probs, labels, queries, cfg.teacher.bias_bootstrap, cfg.training_seed
     )
     return biases, seconds
-
-
-def load_biases(out_dir: Path, labels: list[str]) -> DecisionBiases:
-    path = out_dir / "decision.json"
-    if not path.exists():
-        raise DataError(f"{path}: not found; train the teacher first (stage train_teacher)")
-    return DecisionBiases.from_dict(json.loads(path.read_text()), labels)
