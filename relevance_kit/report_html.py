@@ -1,6 +1,7 @@
 """The one page a person opens to see the whole cascade (reports/index.html): the tier table,
-the confusion matrices, the integration effects, the monitoring series (labelled by the
-teacher, with its alerts) and the A/B test from the impression log (per variant, with CIs). Self-contained:
+the learned tiers' spread over training seeds, the confusion matrices, the integration
+effects, the monitoring series (labelled by the teacher, with its alerts) and the A/B test
+from the impression log (per variant, with CIs). Self-contained:
 PNGs are embedded as data URIs, so the file can be mailed or opened from any folder.
 A Jinja2 template (autoescaped: tier, arm and label names are data) renders it."""
 
@@ -73,6 +74,23 @@ PAGE = """\
 {% endfor %}
 </table>
 {% else %}{{ missing("evaluate") }}
+{% endif %}
+<h2>Training noise</h2>
+{% set noise = training_noise %}
+{% if noise and noise["experiment"] == experiment %}
+{% set seeds = noise["grid"]["training_seed"] %}
+<p class='note'>The same run under {{ seeds|length }} training seeds ({{ seeds|join(", ") }}: initialisation, batch order, dropout, bias bagging; the data fixed). A recipe change counts only when it moves a tier by more than this spread. From <code>relevance-kit sweep conf/sweep/training_seeds.yaml</code>.</p>
+<table><tr><th>tier</th><th>macro-F1 per seed</th><th>mean ± sd</th><th>range</th><th>Δ vs reference, mean ± sd</th><th>AUC {{ tiers["labels"][0] if tiers else "relevant" }}, mean ± sd</th><th>nDCG, mean ± sd</th></tr>
+{% for name, row in noise["tiers"].items() %}
+{% set f1 = row["macro_f1"] %}
+<tr><td>{{ name }}</td><td>{% for v in f1["values"] %}{{ "%.3f"|format(v) }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
+<td>{{ "%.3f ± %.3f"|format(f1["mean"], f1["sd"]) }}</td><td>{{ "%.3f"|format(f1["max"] - f1["min"]) }}</td>
+{%- for m in ("diff_vs_reference", "auc_relevant", "ndcg") %}<td>{% if m in row %}{{ "%+.3f ± %.3f"|format(row[m]["mean"], row[m]["sd"]) if m == "diff_vs_reference" else "%.3f ± %.3f"|format(row[m]["mean"], row[m]["sd"]) }}{% else %}—{% endif %}</td>{% endfor -%}
+</tr>
+{% endfor %}
+</table>
+{% elif noise %}<p class='note'>Measured for experiment {{ noise["experiment"] }}, not this one: run <code>relevance-kit sweep conf/sweep/training_seeds.yaml</code>.</p>
+{% else %}<p class='note'>Not measured yet: run <code>relevance-kit sweep conf/sweep/training_seeds.yaml</code>.</p>
 {% endif %}
 <h2>Confusion matrices</h2>
 {% if confusion %}{{ figures(confusion, "small") }}{% else %}{{ missing("evaluate") }}{% endif %}
@@ -156,6 +174,7 @@ def render_page(
     *,
     experiment: str,
     tiers: Mapping | None,
+    training_noise: Mapping | None,
     confusion: Mapping[str, bytes],
     integration: Mapping | None,
     effects_png: bytes | None,
@@ -165,7 +184,7 @@ def render_page(
 ) -> str:
     """The page's HTML; a missing part shows which stage produces it."""
     return _PAGE.render(
-        experiment=experiment, tiers=tiers, confusion=confusion, integration=integration, effects_png=effects_png,
+        experiment=experiment, tiers=tiers, training_noise=training_noise, confusion=confusion, integration=integration, effects_png=effects_png,
         monitoring=monitoring, series_png=series_png, abtest=abtest, style=STYLE, metrics=METRICS, metric_titles=METRIC_TITLES,
         better_when=BETTER_WHEN,
     )  # fmt: skip

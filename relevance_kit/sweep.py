@@ -5,7 +5,7 @@ A sweep file names fixed overrides and a grid of value lists; its grid becomes o
 and `dvc exp show` compares the results. No home-made experiment machinery.
 
 After the run, `sweep_spread` reads the experiments' tier tables back from `dvc exp show
---json` and writes `metrics/sweep_<name>.json`: each tier's golden measures at every grid
+--json` and writes `metrics/sweeps/<name>.json`: each tier's golden measures at every grid
 point, with their mean, standard deviation and range. Over `training_seed` alone
 (conf/sweep/training_seeds.yaml) that is the training noise of each learned tier, the
 yardstick a recipe change has to beat.
@@ -70,7 +70,7 @@ def queue_command(sweep: Sweep, dvc: str = "dvc") -> list[str]:
 
 def run_sweep(path: str | Path, dvc: str = "dvc", jobs: int = 1) -> Path:
     """Queue the grid, run the queue, print the comparison table, and write each tier's
-    spread over the grid (`metrics/sweep_<name>.json`, returned)."""
+    spread over the grid (`metrics/sweeps/<name>.json`, returned)."""
     sweep = load_sweep(path)
     for cmd in (
         queue_command(sweep, dvc),
@@ -82,7 +82,7 @@ def run_sweep(path: str | Path, dvc: str = "dvc", jobs: int = 1) -> Path:
     shown = subprocess.run(
         [dvc, "exp", "show", "--json"], check=True, capture_output=True, text=True
     ).stdout
-    out = Path("metrics") / f"sweep_{sweep.name}.json"
+    out = Path("metrics") / "sweeps" / f"{sweep.name}.json"  # the report shows training_seeds
     write_json(sweep_spread(json.loads(shown), sweep), out)
     print(f"wrote {out}")
     return out
@@ -91,9 +91,14 @@ def run_sweep(path: str | Path, dvc: str = "dvc", jobs: int = 1) -> Path:
 def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
     """Each tier's measures at every grid point of `sweep` among the experiments of `dvc exp
     show --json` (`shown`), and their mean, sample standard deviation, min and max. An
-    experiment counts when its params match the sweep's overrides; the newest run of a grid
-    point wins. Raises ConfigError when a grid point has no finished experiment."""
+    experiment counts when its params match the sweep's overrides and, unless those name
+    one, its `experiment` is the workspace's (the sweep varies the run in front of it); the
+    newest run of a grid point wins. Raises ConfigError when a grid point has no finished
+    experiment."""
     points: dict[tuple, dict[str, Any]] = {}
+    fixed = dict(sweep.overrides)
+    workspace = _get_path(shown[0] if shown else {}, ("data", "params", "params.yaml", "data"))
+    fixed.setdefault("experiment", (workspace or {}).get("experiment"))
     runs = [
         run
         for commit in shown
@@ -109,7 +114,7 @@ def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
         data = run.get("data") or {}  # DVC writes null for what a run lacks
         params = _get_path(data, ("params", "params.yaml", "data")) or {}
         tiers = _get_path(data, ("metrics", TIERS_FILE, "data", "tiers"))
-        if tiers is None or any(_get(params, k) != v for k, v in sweep.overrides.items()):
+        if tiers is None or any(_get(params, k) != v for k, v in fixed.items()):
             continue
         point = tuple(_get(params, key) for key in sweep.grid)
         stamp = data.get("timestamp") or ""  # the workspace has none
@@ -141,6 +146,7 @@ def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
             }
     return {
         "sweep": sweep.name,
+        "experiment": fixed["experiment"],
         "overrides": sweep.overrides,
         "grid": {key: [p[i] for p in wanted] for i, key in enumerate(sweep.grid)},
         "tiers": table,

@@ -1,5 +1,6 @@
 """DVC stage `report`: the one page of the whole cascade, reports/index.html (tier table,
-confusion matrices, integration effects, monitoring series, A/B test), self-contained HTML."""
+training noise, confusion matrices, integration effects, monitoring series, A/B test),
+self-contained HTML."""
 
 import json
 from pathlib import Path
@@ -23,6 +24,7 @@ def main(cfg: RelevanceConfig) -> None:
     page = render_page(
         experiment=cfg.experiment,
         tiers=_json(metrics / "tiers.json"),
+        training_noise=_json(metrics / "sweeps" / "training_seeds.json"),
         confusion=read_pngs(plots / "confusion"),
         integration=_json(metrics / "integration.json"),
         effects_png=_png(plots / "integration" / "effects.png"),

@@ -148,30 +148,34 @@ def test_sweep_queues_and_runs_a_two_point_grid(reproduced: Path) -> None:
     sh(["git", "checkout", "-q", "--", "."], reproduced)
     sh([str(BIN / "relevance-kit"), "sweep", "conf/sweep/ci_two_point.yaml"], reproduced)
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], reproduced).stdout)
-    labels = {}  # taxonomy of each experiment -> the labels of its tier table
+    tables = {}  # evaluation.confidence of each experiment -> its tier table
     for commit in shown:
         for exp in commit.get("experiments") or []:
             for rev in exp.get("revs", []):
                 params = rev["data"]["params"]["params.yaml"]["data"]
                 tiers = rev["data"]["metrics"]["metrics/tiers.json"]["data"]["tiers"]
-                labels[params["taxonomy"]["name"]] = set(next(iter(tiers.values()))["f1"])
-    # each point ran the whole cascade under its own taxonomy (`dvc exp run -S taxonomy=...`)
-    assert labels["esci4"] == {"exact", "substitute", "complement", "irrelevant"}, labels
-    assert labels["etsy3"] == {"relevant", "partially_relevant", "irrelevant"}, labels
-    spread = json.loads((reproduced / "metrics" / "sweep_ci_two_point.json").read_text())
-    assert spread["grid"] == {"taxonomy": ["etsy3", "esci4"]}
+                tables[params["evaluation"]["confidence"]] = tiers
+    assert set(tables) == {0.95, 0.8}, tables.keys()
+    # each point ran `evaluate` under its own setting (`dvc exp run -S evaluation.confidence=...`):
+    # the same estimates, a narrower interval at 80 %
+    for tier in tables[0.95]:
+        wide, narrow = tables[0.95][tier]["macro_f1"], tables[0.8][tier]["macro_f1"]
+        assert narrow["estimate"] == wide["estimate"], tier
+        assert wide["low"] <= narrow["low"] <= narrow["high"] <= wide["high"], tier
+    width = {
+        c: tables[c]["bm25"]["macro_f1"]["high"] - tables[c]["bm25"]["macro_f1"]["low"]
+        for c in tables
+    }
+    assert width[0.8] < width[0.95], width
+    spread = json.loads((reproduced / "metrics" / "sweeps" / "ci_two_point.json").read_text())
+    assert spread["grid"] == {"evaluation.confidence": [0.95, 0.8]}
     for tier in ("bm25", "teacher", "student"):
         f1 = spread["tiers"][tier]["macro_f1"]
-        assert len(f1["values"]) == 2 and f1["min"] <= f1["mean"] <= f1["max"], (tier, f1)
+        assert len(f1["values"]) == 2 and f1["sd"] == 0.0, (tier, f1)  # estimates do not move
 
 
 # --- fault injection: interrupted training stages ------------------------------------------
 
-FAULT_OVERRIDES = [
-    "experiment=ci_tiny",
-    "teacher.epochs=8",
-    "student.epochs=8",
-]  # the signal arrives early in epoch 2 (repro_interrupted): 6 epochs are still to run
 LAST_EPOCH = {
     "train_teacher": "models/teacher/tiny_random/checkpoints/last.ckpt",
     "train_student": "models/student/tiny_random/runs/last.ckpt",
@@ -253,37 +257,31 @@ def repro_interrupted(root: Path, sig: signal.Signals, stage: str, *args: str) -
     assert epoch < 3, f"{stage} interrupted after its last epoch ({epoch}): nothing left to resume"
 
 
-def test_interrupted_training_stages_rerun_to_the_uninterrupted_outputs(tmp_path: Path) -> None:
-    """Each training stage is interrupted once by SIGINT and once by SIGKILL; every rerun to
-    the end gives the outputs (dvc.lock hashes) of an uninterrupted run."""
-    if not (ESCI_DIR / "esci_us_judgments.json").exists():
-        pytest.skip(f"the ESCI-US sample is not at {ESCI_DIR}")
-    clean, faulty = (
-        git_copy(tmp_path / "clean", FAULT_OVERRIDES),
-        git_copy(tmp_path / "faulty", FAULT_OVERRIDES),
-    )
-    uninterrupted = dvc_repro(clean)  # alongside the faulty copy's first runs
-    repro_interrupted(faulty, signal.SIGINT, "train_teacher")  # cold: Ctrl+C in the teacher
-    repro_interrupted(
-        faulty, signal.SIGKILL, "train_student"
-    )  # the teacher resumes; a crash in the student
-    assert uninterrupted.wait(timeout=1800) == 0, (clean.parent / "repro.log").read_text()[-3000:]
-    expected, expected_untimed = locked_outputs(clean), untimed(clean)
+def test_interrupted_training_stages_rerun_to_the_uninterrupted_outputs(
+    reproduced: Path, tmp_path: Path
+) -> None:
+    """A second cold run, in another folder, is interrupted in each training stage once by
+    SIGINT and once by SIGKILL; every rerun to the end gives the outputs (dvc.lock hashes)
+    of the uninterrupted cold run `reproduced`. ci_tiny trains 8 epochs: the signal arrives
+    early in epoch 2, so 6 are still to run."""
+    sh(["git", "checkout", "-q", "--", "."], reproduced)
+    expected, expected_untimed = locked_outputs(reproduced), untimed(reproduced)
     assert (
         "models/teacher/tiny_random" in expected
         and "models/student/tiny_random/student.ckpt" in expected
     )
-    cycles = [
-        (
-            signal.SIGKILL,
-            "train_teacher",
-            ("-f", "-s", "train_teacher"),
-        ),  # forced reruns over finished runs
+    assert not (reproduced / "models/teacher/tiny_random/checkpoints").exists(), (
+        "finished: no resume"
+    )
+    assert not list((reproduced / "models/student/tiny_random/runs").glob("*.ckpt"))
+    faulty = git_copy(tmp_path, ["experiment=ci_tiny"])
+    repro_interrupted(faulty, signal.SIGINT, "train_teacher")  # cold: Ctrl+C in the teacher
+    repro_interrupted(faulty, signal.SIGKILL, "train_student")  # the teacher resumes; a crash
+    assert "resuming the interrupted teacher run" in (faulty.parent / "repro.log").read_text()
+    cycles = [  # forced reruns over finished runs
+        (signal.SIGKILL, "train_teacher", ("-f", "-s", "train_teacher")),
         (signal.SIGINT, "train_student", ("-f", "-s", "train_student")),
     ]
-    assert not (clean / "models/teacher/tiny_random/checkpoints").exists(), "finished: no resume"
-    assert not list((clean / "models/student/tiny_random/runs").glob("*.ckpt"))
-    assert "resuming the interrupted teacher run" in (faulty.parent / "repro.log").read_text()
     for sig, stage, args in [(None, "train_student", ()), *cycles]:
         if sig is not None:
             repro_interrupted(faulty, sig, stage, *args)

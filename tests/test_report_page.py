@@ -21,6 +21,7 @@ from relevance_kit.monitor.ablog import analyse_impressions
 from relevance_kit.monitor.detect import detect
 from relevance_kit.monitor.run import plot_series
 from relevance_kit.report_html import render_page
+from relevance_kit.sweep import Sweep, sweep_spread
 
 GAINS = {"relevant": 1.0, "partially_relevant": 0.5, "irrelevant": 0.0}
 LABELS = list(GAINS)
@@ -100,10 +101,25 @@ def _parts(tmp_path: Path) -> dict:
     }  # fmt: skip
     return {
         "abtest": _abtest(rng),
-        "experiment": "ci_tiny", "tiers": tiers, "confusion": {"student": (tmp_path / "student.png").read_bytes()},
+        "experiment": "ci_tiny", "tiers": tiers, "training_noise": _training_noise(tiers), "confusion": {"student": (tmp_path / "student.png").read_bytes()},
         "integration": integration, "effects_png": (tmp_path / "effects.png").read_bytes(),
         "monitoring": monitoring, "series_png": (tmp_path / "series.png").read_bytes(),
     }  # fmt: skip
+
+
+def _training_noise(tiers: dict) -> dict:
+    """A real sweep spread (`sweep_spread` over `dvc exp show --json` rows): the tier table
+    under three training seeds, the student's macro-F1 moving."""
+
+    def run(seed: int, student_f1: float) -> dict:
+        student = {**tiers["tiers"]["student"], "macro_f1": {"estimate": student_f1}}
+        params = {"experiment": "ci_tiny", "training_seed": seed}
+        table = {"tiers": {**tiers["tiers"], "student": student}}
+        return {"data": {"params": {"params.yaml": {"data": params}}, "metrics": {"metrics/tiers.json": {"data": table}}}}  # fmt: skip
+
+    workspace, *others = [run(42, 0.31), run(1, 0.35), run(2, 0.27)]
+    shown = [{**workspace, "experiments": [{"revs": [r]} for r in others]}]
+    return sweep_spread(shown, Sweep(name="training_seeds", grid={"training_seed": [42, 1, 2]}))
 
 
 def _abtest(rng: np.random.Generator) -> dict:
@@ -160,6 +176,13 @@ def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
         f"{diff['diff']:+.3f}" in page and f"[{diff['low']:+.3f}, {diff['high']:+.3f}]" in page
     )  # Δ with its CI
     assert f"{diff['cuped']['variance_reduction']:.0%}" in page
+    student = parts["training_noise"]["tiers"]["student"]["macro_f1"]
+    assert "Training noise" in page and "0.310, 0.350, 0.270" in page
+    assert f"{student['mean']:.3f} ± {student['sd']:.3f}" in page  # 0.310 ± 0.040
+    other = render_page(
+        **{**parts, "training_noise": {**parts["training_noise"], "experiment": "cpu_demo"}}
+    )
+    assert "Measured for experiment cpu_demo, not this one" in other
     empty = render_page(
         **{
             **parts,
@@ -168,12 +191,15 @@ def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
             "monitoring": None,
             "series_png": None,
             "abtest": None,
+            "training_noise": None,
         }
     )
     assert (
         "dvc repro integrate" in empty
         and "dvc repro monitor" in empty
         and "dvc repro abtest" in empty
+        and "Not measured yet: run <code>relevance-kit sweep conf/sweep/training_seeds.yaml"
+        in empty
     )
 
 

@@ -13,7 +13,9 @@ from relevance_kit.sweep import Sweep, load_sweep, queue_command, sweep_spread
 from tests.conftest import REPO
 
 
-def _run(seed: int, taxonomy: str, macro_f1: float, stamp: str | None) -> dict:
+def _run(
+    seed: int, taxonomy: str, macro_f1: float, stamp: str | None, experiment: str = "cpu_demo"
+) -> dict:
     """One row of `dvc exp show --json`: params and the tier table of a run."""
     row = {
         "macro_f1": {"estimate": macro_f1},
@@ -23,7 +25,7 @@ def _run(seed: int, taxonomy: str, macro_f1: float, stamp: str | None) -> dict:
     return {
         "data": {
             "timestamp": stamp,
-            "params": {"params.yaml": {"data": {"training_seed": seed, "taxonomy": {"name": taxonomy}}}},
+            "params": {"params.yaml": {"data": {"experiment": experiment, "training_seed": seed, "taxonomy": {"name": taxonomy}}}},
             "metrics": {"metrics/tiers.json": {"data": {"tiers": {"teacher": row}}}},
         }
     }  # fmt: skip
@@ -47,6 +49,7 @@ def test_spread_over_the_grid_uses_the_workspace_and_the_newest_run_per_point() 
         _run(1, "etsy3", 0.34, "2026-12-01T11:00:00"),  # a rerun of seed 1: the newest counts
         _run(2, "etsy3", 0.41, "2026-12-01T10:30:00"),
         _run(2, "esci4", 0.90, "2026-12-01T12:00:00"),  # another sweep's point: not this one
+        _run(2, "etsy3", 0.20, "2026-12-01T13:00:00", "ci_tiny"),  # another experiment's run
         workspace=_run(42, "etsy3", 0.38, None),
     )
     # DVC writes null for what a run lacks (a queued or failed one): such runs are passed over
@@ -60,6 +63,7 @@ def test_spread_over_the_grid_uses_the_workspace_and_the_newest_run_per_point() 
     assert spread["tiers"]["teacher"]["ndcg"]["values"] == pytest.approx([0.68, 0.64, 0.71])
     assert "auc_relevant" not in spread["tiers"]["teacher"]  # not in these tables: left out
     assert spread["grid"] == {"training_seed": [42, 1, 2]}
+    assert spread["experiment"] == "cpu_demo"  # the workspace's: the run the sweep varies
 
 
 def test_a_grid_point_without_a_finished_run_is_named() -> None:
