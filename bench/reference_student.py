@@ -2,9 +2,11 @@
 benchmark's reference so that every speed-up is a ratio measured in the same run: the
 transformers tokenizer call, the ONNX query encoder, a torch gather and `HeadParts.score`
 per request, and the FastAPI app with pydantic request/response models run in the
-threadpool. Not for serving.
+threadpool. Its int8 query encoder is the one exports wrote before (per-tensor dynamic
+quantization of the unfused graph): `reference_int8_encoder` rebuilds it from the export's
+fp32 encoder. Not for serving.
 
-    python -m bench.reference_student --export-dir DIR --port N
+    python -m bench.reference_student --export-dir DIR --port N [--query-encoder FILE]
 """
 
 from __future__ import annotations
@@ -20,24 +22,42 @@ from pydantic import BaseModel, Field
 from transformers import AutoTokenizer
 
 from relevance_kit.config import StudentHead
+from relevance_kit.onnx_runtime import session
 from relevance_kit.student.export import HEAD, INDEX, QUERY_ENCODER, TOKENIZER
 from relevance_kit.student.index import ListingIndex
-from relevance_kit.student.onnx_tower import session
 from relevance_kit.student.scorer import read_manifest
 from relevance_kit.student.service import ScoreResponse
 from relevance_kit.student.towers import RelevanceHead
 
 
-class ReferenceScorer:
-    """score(query, listing_ids) exactly as the served path computed it before."""
+def reference_int8_encoder(export_dir: str | Path, target: str | Path) -> Path:
+    """The int8 query encoder as exports made it before issue 15, from the export's fp32
+    one: per-tensor dynamic quantization of the unfused graph."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    def __init__(self, export_dir: str | Path, variant: str | None = None, threads: int = 1):
+    quantize_dynamic(
+        str(Path(export_dir) / QUERY_ENCODER["fp32"]), str(target), weight_type=QuantType.QInt8
+    )
+    return Path(target)
+
+
+class ReferenceScorer:
+    """score(query, listing_ids) exactly as the served path computed it before; the query
+    encoder is the export's `variant` unless `query_encoder` names another file."""
+
+    def __init__(
+        self,
+        export_dir: str | Path,
+        variant: str | None = None,
+        threads: int = 1,
+        query_encoder: str | Path | None = None,
+    ):
         export_dir = Path(export_dir)
         self.manifest = read_manifest(export_dir)
         self.name, self.version = self.manifest["name"], self.manifest["version"]
         self.labels = list(self.manifest["labels"])
         self.session = session(
-            export_dir / QUERY_ENCODER[variant or self.manifest["serve"]], threads
+            query_encoder or export_dir / QUERY_ENCODER[variant or self.manifest["serve"]], threads
         )
         head = RelevanceHead(
             self.manifest["dim"],
@@ -123,8 +143,9 @@ def main() -> None:
     parser.add_argument("--export-dir", required=True, type=Path)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--query-encoder", type=Path, default=None)
     args = parser.parse_args()
-    scorer = ReferenceScorer(args.export_dir)
+    scorer = ReferenceScorer(args.export_dir, query_encoder=args.query_encoder)
     limits = scorer.manifest["service"]
     torch.set_num_threads(limits["threads"])
     app = reference_app(scorer, limits["max_listing_ids"], limits["max_query_chars"])

@@ -1,10 +1,13 @@
 """Student benchmark -> metrics/bench_student.json (one run, 1 thread, this machine).
 
 Every figure is beside the reference (the served path before issue 15, kept in
-`reference_student.py`), measured in the same run, as a ratio:
+`reference_student.py`, with the int8 query encoder as exports made it before: per-tensor
+quantization of the unfused graph, rebuilt from the export's fp32 encoder), measured in the
+same run, as a ratio:
 - in-process latency of 1 query x N candidates (p50/p99) for the fp32 and the int8 query
   encoder: reference, fast path (uncached query; per-part breakdown: tokenise, query
-  encoder, gather, head, rest) and fast path with the query cache; each one's golden macro-F1;
+  encoder, gather, head, rest) and fast path with the query cache; each one's golden
+  macro-F1, and how close each int8 encoder's query vectors are to the fp32 encoder's;
 - the HTTP services (real uvicorn processes, pinned to one core, the load generator to
   another) over a curve of concurrency levels: requests/s and p50/p99;
 - the teacher's time for the same N pairs. The reference is a MiniLM cross-encoder forward
@@ -23,6 +26,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +39,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from bench.reference_student import ReferenceScorer
+from bench.reference_student import ReferenceScorer, reference_int8_encoder
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.evaluation.metrics import classification_report
 from relevance_kit.io import read_parquet, write_json
@@ -100,15 +104,19 @@ def in_process(
     q = queries[0]
     index = fast.index
     tokens = fast.query_tower.tokens([q])
-    rows = index.rows(candidates)
     u = fast.encode_query(q)
-    v, lp = index.vectors[rows], index.listing_parts[rows]
+    v = fast.head.candidates(len(candidates))
+
+    def gather() -> None:  # the ids' rows, then their vectors into the head's buffer
+        np.take(index.vectors, index.rows(candidates), axis=0, out=v, mode="clip")
+
+    gather()
     parts = interleaved(
         {
             "tokenise": lambda: fast.query_tower.tokens([q]),
             "query_encoder": lambda: fast.query_tower.run(tokens),
-            "gather": lambda: (index.vectors[index.rows(candidates)], index.listing_parts[rows]),
-            "head": lambda: fast.head.probabilities(u, v, lp),
+            "gather": gather,
+            "head": lambda: fast.head.probabilities(u, v),
             "total": lambda: fast.score(q, candidates),
         },
         repeats,
@@ -116,6 +124,12 @@ def in_process(
     total = parts.pop("total")
     parts["rest"] = {"p50_ms": round(total["p50_ms"] - sum(p["p50_ms"] for p in parts.values()), 3)}
     return {**totals, "fast_breakdown": {**parts, "total": total}}
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The smallest cosine between matching rows of a and b."""
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return round(float(cos.min()), 5)
 
 
 def ratio(new: float, old: float) -> float:
@@ -194,13 +208,15 @@ SERVERS = {
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_server(module: str, export_dir: Path, core: int) -> tuple[subprocess.Popen, str]:
+def start_server(
+    module: str, export_dir: Path, core: int, args: list[str]
+) -> tuple[subprocess.Popen, str]:
     """One service in its own process (as documented), pinned to `core` (taskset)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = ["taskset", "-c", str(core), sys.executable, "-m", module, "--export-dir",
-           str(export_dir.resolve()), "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+           str(export_dir.resolve()), "--host", "127.0.0.1", "--port", str(port), *args]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, env=env, cwd=REPO_ROOT), f"http://127.0.0.1:{port}"
 
@@ -213,12 +229,16 @@ def http_curves(
     levels: list[int],
     server_core: int,
     client_core: int,
+    reference_encoder: Path | None,
 ) -> dict[str, list[dict]]:
     """Both services pinned to `server_core` (one loaded at a time, so each has the core),
     loaded from this process pinned to `client_core`; at each concurrency level the two run
-    back to back (order alternating), so both see the same background load."""
+    back to back (order alternating), so both see the same background load. The reference
+    serves `reference_encoder` when given (the served variant's pre-issue file)."""
+    extra = {"reference": ["--query-encoder", str(reference_encoder)] if reference_encoder else []}
     servers = {
-        name: start_server(module, export_dir, server_core) for name, module in SERVERS.items()
+        name: start_server(module, export_dir, server_core, extra.get(name, []))
+        for name, module in SERVERS.items()
     }
     own_cores = os.sched_getaffinity(0)
     bodies = [
@@ -292,8 +312,15 @@ def run_bench(cfg: RelevanceConfig) -> dict:
         "load_average": os.getloadavg(),
         "reference": "the served path before issue 15 (bench/reference_student.py)",
     }
+    scratch = tempfile.TemporaryDirectory()  # the reference's int8 encoder, while in use
+    encoders = {
+        "fp32": None,
+        "int8": reference_int8_encoder(export_dir, Path(scratch.name) / "reference.int8.onnx"),
+    }
+    fp32 = RelevanceScorer.load(export_dir, "fp32", threads=1)
+    fp32_vectors = np.stack([fp32.encode_query(q) for q in golden_queries])
     for variant in ("fp32", "int8"):
-        reference = ReferenceScorer(export_dir, variant, threads=1)
+        reference = ReferenceScorer(export_dir, variant, threads=1, query_encoder=encoders[variant])
         fast = RelevanceScorer.load(export_dir, variant, threads=1)
         cached = RelevanceScorer.load(export_dir, variant, threads=1, query_cache=cache)
         ref_f1 = golden_macro_f1(reference, golden, query_text, gains)
@@ -308,6 +335,14 @@ def run_bench(cfg: RelevanceConfig) -> dict:
                 "fast": round(fast_f1, 4),
                 "fast_minus_reference": round(fast_f1 - ref_f1, 4),
             },
+            "query_vector_min_cosine_to_fp32": {
+                "reference": min_cosine(
+                    np.stack([reference.encode_query(q) for q in golden_queries]), fp32_vectors
+                ),
+                "fast": min_cosine(
+                    np.stack([fast.encode_query(q) for q in golden_queries]), fp32_vectors
+                ),
+            },
             "fast_over_reference": {
                 "p50": ratio(fast_total["p50_ms"], timings["reference"]["p50_ms"]),
                 "p99": ratio(fast_total["p99_ms"], timings["reference"]["p99_ms"]),
@@ -318,6 +353,10 @@ def run_bench(cfg: RelevanceConfig) -> dict:
         }
     served = first.manifest["serve"]
     result["served_variant"] = served
+    result["int8_encoder"] = {
+        "reference": "per-tensor dynamic int8 of the unfused graph (the export before issue 15)",
+        "fast": first.manifest.get("int8"),
+    }
     http = http_curves(
         export_dir,
         golden_queries,
@@ -326,7 +365,9 @@ def run_bench(cfg: RelevanceConfig) -> dict:
         b.http_curve,
         b.server_core,
         b.client_core,
+        encoders[served],
     )
+    scratch.cleanup()
     result["http"] = {
         "server_core": b.server_core,
         "client_core": b.client_core,

@@ -21,9 +21,7 @@ def main(cfg: RelevanceConfig) -> None:
     golden = read_frame(Path(cfg.paths.golden) / "golden.parquet", LABELLED_PAIRS)
     model_dir = Path(cfg.paths.models) / "student" / cfg.student.name
     export_dir = model_dir / "export"
-    manifest = export_student(
-        model_dir / "student.ckpt", listings, export_dir, cfg.student.export, cfg.student.service
-    )
+    manifest = export_student(model_dir / "student.ckpt", listings, export_dir, cfg.student)
 
     scorers = {
         v: RelevanceScorer.load(export_dir, v, threads=cfg.student.service.threads)
@@ -34,7 +32,7 @@ def main(cfg: RelevanceConfig) -> None:
     write_parquet(predictions, Path(cfg.paths.predictions) / "student.parquet")
     # fp32: is the export exact? int8: what quantization costs
     parity = {
-        v: parity_report(model_dir / "student.ckpt", s, golden, query_text, listings)
+        v: parity_report(model_dir / "student.ckpt", s, golden, query_text, listings, cfg.student)
         for v, s in scorers.items()
     }
     write_json(

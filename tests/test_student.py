@@ -118,6 +118,52 @@ def test_config_pins_class_weights_and_needs_hard_labels_for_ce() -> None:
         tiny_cfg("student.hard_labels=null")
 
 
+@pytest.mark.parametrize(
+    "features,hidden",
+    [
+        (["query", "listing", "product", "abs_diff"], [16]),
+        (["query", "listing", "product", "abs_diff"], [16, 8]),
+        (["listing", "product"], [12]),
+        (["query", "abs_diff"], [12]),
+        (["query", "listing"], [12]),
+    ],
+)
+def test_serving_head_numpy_path_equals_the_torch_head(features, hidden) -> None:
+    """The per-query folded first layer, v A(u) + |v - u| W_a + (W_q u + b), in NumPy with a
+    reused workspace, gives the torch head's softmax on the same vectors; buffers grown for a
+    large request still give exact results for smaller ones, and each thread has its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from relevance_kit.config import StudentHead
+    from relevance_kit.student.serving_head import ServingHead
+    from relevance_kit.student.towers import RelevanceHead
+
+    torch.manual_seed(0)
+    dim = 8
+    head = RelevanceHead(dim, 3, StudentHead(features=features, hidden=hidden, dropout=0.0))
+    head = head.eval()
+    serving = ServingHead.from_head(head)
+    rng = np.random.default_rng(0)
+
+    def check(n: int) -> None:
+        u = rng.standard_normal(dim).astype(np.float32)
+        v = rng.standard_normal((n, dim)).astype(np.float32)
+        with torch.no_grad():
+            expected = torch.softmax(
+                head(torch.from_numpy(u).expand(n, dim), torch.from_numpy(v)), dim=-1
+            ).numpy()
+        buffer = serving.candidates(n)
+        buffer[:] = v
+        got = serving.probabilities(u, buffer)
+        assert got.shape == (n, 3) and got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+    for n in (50, 7, 1, 50):
+        check(n)
+    with ThreadPoolExecutor(4) as pool:  # concurrent requests on separate workspaces
+        list(pool.map(check, [30, 40, 50, 60] * 5))
+
+
 # --- a tiny student on a separable toy catalogue -------------------------------------------
 
 
@@ -183,11 +229,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
         summary = fit_student(cfg, model_dir / "runs", root / "dvclive", model_dir / "student.ckpt")
         listings = pd.read_parquet(root / "data/prepared/listings.parquet")
         manifest = export_student(
-            model_dir / "student.ckpt",
-            listings,
-            model_dir / "export",
-            cfg.student.export,
-            cfg.student.service,
+            model_dir / "student.ckpt", listings, model_dir / "export", cfg.student
         )
         yield {
             "root": root,
@@ -228,12 +270,48 @@ def test_export_parity_and_index_for_every_listing(trained) -> None:
     assert sorted(scorer.listing_ids.tolist()) == sorted(trained["listings"]["listing_id"])
     assert scorer.manifest["n_listings"] == len(trained["listings"])
     golden = pd.read_parquet(trained["root"] / "data/golden/golden.parquet")
-    report = parity_report(trained["ckpt"], scorer, golden, QUERY_TEXT, trained["listings"])
+    report = parity_report(
+        trained["ckpt"], scorer, golden, QUERY_TEXT, trained["listings"], trained["cfg"].student
+    )
     assert report["parity_max_abs_diff"] < 1e-4 and report["parity_argmax_agreement"] == 1.0, report
     int8 = RelevanceScorer.load(trained["export"], "int8").score(
         "red mug", ["L-red-mug", "L-blue-sock"]
     )
     assert int8.shape == (2, 3) and np.allclose(int8.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_int8_encoder_is_fused_and_per_channel_and_close_to_fp32(trained, tmp_path: Path) -> None:
+    """The export fuses the encoder graph (ORT's transformer optimiser) before per-channel
+    int8 quantization: the int8 file holds the fused ops, and its query vectors stay close to
+    the fp32 encoder's, at least as close as the per-tensor quantization exports made before."""
+    import onnx
+
+    from bench.reference_student import reference_int8_encoder
+    from relevance_kit.student.export import QUERY_ENCODER
+    from relevance_kit.student.onnx_tower import OnnxTower
+
+    export = trained["export"]
+    record = trained["manifest"]["int8"]
+    assert record["optimized"] and record["per_channel"], record
+    ops = {n.op_type for n in onnx.load(export / QUERY_ENCODER["int8"]).graph.node}
+    assert {"QAttention", "SkipLayerNormalization"} <= ops, ops
+    assert record["fused"]["Attention"] >= 1, record
+    old = reference_int8_encoder(export, tmp_path / "old.int8.onnx")
+    queries = ["red mug", "To", "4 x 6", "blue lamp for the desk", "a very long query " * 10]
+
+    def vectors(model: Path) -> np.ndarray:
+        tower = OnnxTower(model, export / "tokenizer", 16, 1)
+        return np.stack([tower.run(tower.tokens([q]))[0] for q in queries])
+
+    fp32 = vectors(export / QUERY_ENCODER["fp32"])
+    cos = {
+        name: (vectors(path) * fp32).sum(1)
+        / (np.linalg.norm(vectors(path), axis=1) * np.linalg.norm(fp32, axis=1))
+        for name, path in {"fast": export / QUERY_ENCODER["int8"], "old": old}.items()
+    }
+    assert cos["fast"].min() > 0.99, cos
+    assert cos["fast"].mean() >= cos["old"].mean() - 1e-3, cos
 
 
 @pytest.mark.slow

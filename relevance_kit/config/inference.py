@@ -33,7 +33,11 @@ class InferenceConfig(Strict):
     ray: RayLabelling | None  # backend 'ray': the Ray Data job's settings
     sort_by_length: bool
     int8: bool  # onnx: dynamically int8-quantized weights (parity: bench_teacher.json)
+    optimize: bool  # onnx: fuse the graph (ONNX Runtime's transformer optimiser) first
+    int8_per_channel: bool  # onnx: int8 weight scales per output channel (else per tensor)
     threads: Annotated[int, Field(gt=0)] | None  # onnx: intra-op threads; None: torch's
+    allow_spinning: bool  # onnx: idle intra-op threads busy-wait (else they sleep)
+    parallel_batches: bool  # onnx: one batch per thread at once (else each on all threads)
     tensor_parallel_size: Annotated[int, Field(gt=0)]
     base_url: str | None
     served_model: str | None  # the server's model name; None = the first it lists

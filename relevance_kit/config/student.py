@@ -41,6 +41,8 @@ class StudentHead(Strict):
 
 class StudentExport(Strict):
     int8: bool  # serve the dynamically int8-quantized ONNX query encoder instead of fp32
+    optimize: bool  # fuse the graph (ONNX Runtime's transformer optimiser) before quantizing
+    int8_per_channel: bool  # int8 weight scales per output channel (else one per tensor)
     index_batch_size: Annotated[int, Field(gt=0)]
 
 

@@ -2,7 +2,9 @@
 
 The export folder (`models/student/<name>/export`) holds everything the scorer needs and
 nothing it must recompute per request:
-- query_encoder.onnx (and query_encoder.int8.onnx, dynamically quantized): query -> u;
+- query_encoder.onnx (and query_encoder.int8.onnx: `export.optimize` first fuses the
+  graph with ONNX Runtime's transformer optimiser, then dynamic int8 quantization, with
+  per-channel weight scales under `export.int8_per_channel`): query -> u;
 - listing_encoder.onnx when the towers are not shared (shared: query_encoder.onnx is it):
   listing text -> v, for `relevance-kit index` and listings given as text;
 - head.pt: the relevance head, whose first layer the scorer splits by feature block;
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,9 +30,10 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from relevance_kit.config import StudentConfig, StudentExport, StudentService
+from relevance_kit.config import StudentConfig, StudentExport
 from relevance_kit.errors import DataError
 from relevance_kit.io import atomic_path
+from relevance_kit.onnx_runtime import optimize_bert, quantize_int8
 from relevance_kit.student.data import catalogue_texts
 from relevance_kit.student.index import ListingIndex, content_hash
 from relevance_kit.student.towers import Tower, TwoTowerStudent, load_tokenizer
@@ -52,11 +56,24 @@ def model_version(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_student(checkpoint: str | Path) -> tuple[TwoTowerStudent, StudentConfig, list[str]]:
+# The student config's sections that do not shape the model: loading a checkpoint takes them
+# from the current config, so one trained before a setting was added there still loads.
+SERVING_SECTIONS = ("export", "service", "bench")
+
+
+def load_student(
+    checkpoint: str | Path, current: StudentConfig
+) -> tuple[TwoTowerStudent, StudentConfig, list[str]]:
+    """The trained model, its config (serving sections from `current`) and labels."""
     # Lightning (the checkpoint's format) only here: the scorer and service import this module
     from relevance_kit.student.module import StudentDistillModule
 
-    module = StudentDistillModule.load_from_checkpoint(str(checkpoint), map_location="cpu")
+    saved = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
+    student = {**saved["hyper_parameters"]["student"]}
+    student.update({k: current.model_dump()[k] for k in SERVING_SECTIONS})
+    module = StudentDistillModule.load_from_checkpoint(
+        str(checkpoint), map_location="cpu", student=student
+    )
     return module.model.eval(), module.cfg, list(module.labels)
 
 
@@ -103,12 +120,22 @@ def export_tower(
         )
 
 
-def quantize_int8(source: Path, target: Path) -> None:
-    """Dynamic int8 quantization of the encoder's weights (activations stay float)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with atomic_path(target) as tmp:
-        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
+def export_int8(tower: Tower, source: Path, target: Path, export: StudentExport) -> dict:
+    """The int8 query encoder from the fp32 one (which is left as it is: it also embeds
+    listings for the index); returns how it was made, for the manifest."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fused = {}
+        if export.optimize:
+            config = tower.encoder.config
+            fused = optimize_bert(
+                source,
+                Path(tmp) / "fused.onnx",
+                config.num_attention_heads,
+                config.hidden_size,
+            )
+            source = Path(tmp) / "fused.onnx"
+        quantize_int8(source, target, export.int8_per_channel)
+    return {"optimized": export.optimize, "per_channel": export.int8_per_channel, "fused": fused}
 
 
 @torch.no_grad()
@@ -147,16 +174,14 @@ def build_index(
 
 
 def export_student(
-    checkpoint: str | Path,
-    listings: pd.DataFrame,
-    out_dir: str | Path,
-    export: StudentExport,
-    service: StudentService,
+    checkpoint: str | Path, listings: pd.DataFrame, out_dir: str | Path, current: StudentConfig
 ) -> dict:
     """Write the export folder (built beside it, then swapped in whole) and return its manifest.
     The model comes from the checkpoint; how it is exported and served comes from the current
-    config (`export`, `service`), so changing those reruns the export, not the training."""
-    model, cfg, labels = load_student(checkpoint)
+    config (`current.export`, `.service`), so changing those reruns the export, not the
+    training."""
+    model, cfg, labels = load_student(checkpoint, current)
+    export, service = cfg.export, cfg.service
     version = model_version(model)
     out_dir = Path(out_dir)
     staging = out_dir.with_name(out_dir.name + ".partial")
@@ -172,7 +197,9 @@ def export_student(
         export_tower(
             model.listing_tower, tokenizer, staging / LISTING_ENCODER, cfg.listing_max_length
         )
-    quantize_int8(staging / QUERY_ENCODER["fp32"], staging / QUERY_ENCODER["int8"])
+    int8 = export_int8(
+        model.query_tower, staging / QUERY_ENCODER["fp32"], staging / QUERY_ENCODER["int8"], export
+    )
     torch.save(model.head.state_dict(), staging / HEAD)
     n_listings = build_index(
         model, tokenizer, listings, cfg, cfg.name, version, staging / INDEX, export.index_batch_size
@@ -188,6 +215,7 @@ def export_student(
         "listing_max_length": cfg.listing_max_length,
         "listing_fields": list(cfg.listing_fields),
         "serve": "int8" if export.int8 else "fp32",
+        "int8": int8,
         "listing_encoder": listing_encoder,
         "service": service.model_dump(),
         "n_listings": n_listings,

@@ -38,11 +38,12 @@ def parity_report(
     pairs: pd.DataFrame,
     query_text: Mapping[str, str],
     listings: pd.DataFrame,
+    current: StudentConfig,
     n_queries: int = 5,
 ) -> dict[str, float]:
     """Max |p_served - p_trained| and argmax agreement over the pairs of the first
     `n_queries` queries, for the query encoder variant `scorer` loaded."""
-    model, cfg, _ = load_student(checkpoint)
+    model, cfg, _ = load_student(checkpoint, current)
     tokenizer = load_tokenizer(cfg.encoder)
     texts = catalogue_texts(
         listings[listings["listing_id"].isin(pairs["listing_id"])],

@@ -1,9 +1,10 @@
 """RelevanceScorer: probabilities for 1 query x N listings, in-process.
 
 Per request: the query's vector u (from an LRU cache of recent queries, else tokenizer +
-ONNX query encoder), one gather of the candidates' rows from the index snapshot, then the
-head as NumPy products (`serving_head.ServingHead`). Listings not yet indexed can be given
-as text: the ONNX listing encoder embeds them on the fly. The index must come from the same
+ONNX query encoder), one `np.take` of the candidates' vectors from the index snapshot into a
+reused buffer, then the head as NumPy products with the first layer folded per query
+(`serving_head.ServingHead`). Listings not yet indexed can be given as text: the ONNX
+listing encoder embeds them on the fly. The index must come from the same
 model version as the encoder; `swap_index` replaces it atomically while requests run.
 """
 
@@ -138,12 +139,11 @@ class RelevanceScorer:
         u.flags.writeable = False
         return u
 
-    def encode_listings(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(v, W_l v) for listings given as text, as the index would hold them."""
+    def encode_listings(self, texts: Sequence[str]) -> np.ndarray:
+        """v for listings given as text, as the index would hold it."""
         if self.listings is None:
             raise DataError("this scorer was loaded without its listing encoder (text_listings)")
-        v = self.listings.encode(texts)
-        return v, self.head.listing_part(v)
+        return self.listings.encode(texts)
 
     def score(
         self, query: str, listing_ids: Sequence[str], listing_texts: Sequence[str] = ()
@@ -153,10 +153,10 @@ class RelevanceScorer:
         if not query.strip():
             raise DataError("query is empty")
         index = self.index  # one snapshot for the whole request
-        rows = index.rows(listing_ids)
+        rows = index.rows(listing_ids)  # raises on unknown ids, so every row is in range
         u = self.query_vector(query)
-        v, parts = index.vectors[rows], index.listing_parts[rows]
+        v = self.head.candidates(len(rows) + len(listing_texts))
+        np.take(index.vectors, rows, axis=0, out=v[: len(rows)], mode="clip")
         if listing_texts:
-            new_v, new_parts = self.encode_listings(listing_texts)
-            v, parts = np.concatenate([v, new_v]), np.concatenate([parts, new_parts])
-        return self.head.probabilities(u, v, parts)
+            v[len(rows) :] = self.encode_listings(listing_texts)
+        return self.head.probabilities(u, v)
