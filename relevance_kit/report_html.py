@@ -79,7 +79,7 @@ PAGE = """\
 {% set noise = training_noise %}
 {% if noise and noise["experiment"] == experiment %}
 {% set seeds = noise["grid"]["training_seed"] %}
-<p class='note'>The same run under {{ seeds|length }} training seeds ({{ seeds|join(", ") }}: initialisation, batch order, dropout, bias bagging; the data fixed). A recipe change counts only when it moves a tier by more than this spread. From <code>relevance-kit sweep conf/sweep/training_seeds.yaml</code>.</p>
+<p class='note'>The same run under {{ seeds|length }} training seeds ({{ seeds|join(", ") }}: initialisation, batch order, dropout, bias bagging; the data fixed). A recipe change counts only when it moves a tier by more than this spread. From <code>relevance-kit sweep conf/sweep/training_seeds.yaml</code> at commit {{ noise["commits"]|join(", ") }}.</p>
 <table><tr><th>tier</th><th>macro-F1 per seed</th><th>mean ± sd</th><th>range</th><th>Δ vs reference, mean ± sd</th><th>AUC {{ tiers["labels"][0] if tiers else "relevant" }}, mean ± sd</th><th>nDCG, mean ± sd</th></tr>
 {% for name, row in noise["tiers"].items() %}
 {% set f1 = row["macro_f1"] %}

@@ -100,15 +100,15 @@ def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
     workspace = _get_path(shown[0] if shown else {}, ("data", "params", "params.yaml", "data"))
     fixed.setdefault("experiment", (workspace or {}).get("experiment"))
     runs = [
-        run
+        (commit.get("rev", "?"), run)
         for commit in shown
         for run in [
             commit,
             *(r for e in commit.get("experiments") or [] for r in e.get("revs", [])),
         ]
-    ]  # the workspace and commits too: a grid point may be the committed run
-    failed = sorted(run.get("name") or run.get("rev", "?") for run in runs if run.get("error"))
-    for run in runs:
+    ]  # (the commit it ran on, the run): the workspace and commits too, a point may be one
+    failed = sorted(run.get("name") or run.get("rev", "?") for _, run in runs if run.get("error"))
+    for base, run in runs:
         if run.get("error"):  # a failed run still lists its params, beside its parent's metrics
             continue
         data = run.get("data") or {}  # DVC writes null for what a run lacks
@@ -119,7 +119,11 @@ def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
         point = tuple(_get(params, key) for key in sweep.grid)
         stamp = data.get("timestamp") or ""  # the workspace has none
         if point not in points or stamp > points[point]["timestamp"]:
-            points[point] = {"timestamp": stamp, "tiers": tiers}
+            points[point] = {
+                "timestamp": stamp,
+                "tiers": tiers,
+                "base": base if base == "workspace" else base[:7],
+            }
     wanted = list(itertools.product(*sweep.grid.values()))  # the order DVC queues them in
     missing = [p for p in wanted if p not in points]
     if missing:
@@ -147,6 +151,7 @@ def sweep_spread(shown: list[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
     return {
         "sweep": sweep.name,
         "experiment": fixed["experiment"],
+        "commits": sorted({points[p]["base"] for p in wanted}),  # the code each point ran
         "overrides": sweep.overrides,
         "grid": {key: [p[i] for p in wanted] for i, key in enumerate(sweep.grid)},
         "tiers": table,

@@ -118,7 +118,7 @@ def _training_noise(tiers: dict) -> dict:
         return {"data": {"params": {"params.yaml": {"data": params}}, "metrics": {"metrics/tiers.json": {"data": table}}}}  # fmt: skip
 
     workspace, *others = [run(42, 0.31), run(1, 0.35), run(2, 0.27)]
-    shown = [{**workspace, "experiments": [{"revs": [r]} for r in others]}]
+    shown = [{**workspace, "rev": "2386d6f4", "experiments": [{"revs": [r]} for r in others]}]
     return sweep_spread(shown, Sweep(name="training_seeds", grid={"training_seed": [42, 1, 2]}))
 
 
@@ -177,7 +177,7 @@ def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
     )  # Δ with its CI
     assert f"{diff['cuped']['variance_reduction']:.0%}" in page
     student = parts["training_noise"]["tiers"]["student"]["macro_f1"]
-    assert "Training noise" in page and "0.310, 0.350, 0.270" in page
+    assert "Training noise" in page and "0.310, 0.350, 0.270" in page and "commit 2386d6f" in page
     assert f"{student['mean']:.3f} ± {student['sd']:.3f}" in page  # 0.310 ± 0.040
     other = render_page(
         **{**parts, "training_noise": {**parts["training_noise"], "experiment": "cpu_demo"}}

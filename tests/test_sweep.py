@@ -64,6 +64,7 @@ def test_spread_over_the_grid_uses_the_workspace_and_the_newest_run_per_point() 
     assert "auc_relevant" not in spread["tiers"]["teacher"]  # not in these tables: left out
     assert spread["grid"] == {"training_seed": [42, 1, 2]}
     assert spread["experiment"] == "cpu_demo"  # the workspace's: the run the sweep varies
+    assert spread["commits"] == ["?"]  # these hand-made rows name no commit
 
 
 def test_a_grid_point_without_a_finished_run_is_named() -> None:
