@@ -6,6 +6,9 @@ stages that run it."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,6 +125,27 @@ def test_stage_lists_exactly_its_import_closure(stage: str) -> None:
 
 def test_every_stage_script_is_a_dvc_stage() -> None:
     assert set(STAGES) == set(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
+
+
+def test_stages_run_the_code_of_the_project_they_run_in(tmp_path: Path) -> None:
+    """`python -m stages.<name>` puts the project folder first on sys.path; `python
+    stages/<name>.py` puts stages/ there, and relevance_kit then comes from wherever it is
+    installed. A queued `dvc exp run` runs in a copy under .dvc/tmp/exps/: with an editable
+    install the second form ran the workspace's code as it was when the stage started (an
+    edit during a sweep broke every later point), while DVC hashed the copy's."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert {name: s["cmd"] for name, s in stages.items()} == {
+        name: f"python -m stages.{name}" for name in STAGES
+    }
+    (tmp_path / "stages").symlink_to(REPO / "stages")
+    (tmp_path / PACKAGE).mkdir()
+    (tmp_path / PACKAGE / "__init__.py").write_text("import sys; print(__file__); sys.exit(3)\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "stages.prepare"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )  # fmt: skip
+    assert done.returncode == 3 and done.stdout.strip() == str(tmp_path / PACKAGE / "__init__.py")
 
 
 def test_closure_follows_lazy_and_package_imports(tmp_path: Path) -> None:
