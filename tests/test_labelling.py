@@ -219,6 +219,12 @@ JOB = textwrap.dedent(
 )
 
 
+def finished_shards(out_dir: Path) -> dict[str, int]:
+    """Written shards by name -> mtime; a shard being written when the job was killed is
+    still a hidden temporary file (`.shard-*.tmp`), not a finished shard."""
+    return {p.name: p.stat().st_mtime_ns for p in out_dir.glob("shard-*.parquet")}
+
+
 @pytest.mark.slow
 def test_killed_ray_job_rerun_redoes_no_finished_shard(teacher_dir: Path, tmp_path: Path) -> None:
     script = tmp_path / "job.py"
@@ -244,7 +250,7 @@ def test_killed_ray_job_rerun_redoes_no_finished_shard(teacher_dir: Path, tmp_pa
         while (
             time.monotonic() < deadline
             and job.poll() is None
-            and not (out_dir.exists() and len(list(out_dir.iterdir())) >= 2)
+            and not (out_dir.exists() and len(finished_shards(out_dir)) >= 2)
         ):
             time.sleep(0.05)
     finally:
@@ -255,7 +261,7 @@ def test_killed_ray_job_rerun_redoes_no_finished_shard(teacher_dir: Path, tmp_pa
         f"the job ended ({job.returncode}) before it could be killed: {job.stderr.read().decode()[-3000:]}"
     )
     assert out_dir.exists(), "the job wrote no shard within the deadline"
-    done = {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir()}
+    done = finished_shards(out_dir)
     total = 75  # 600 pairs / 8
     assert 2 <= len(done) < total
     rerun = subprocess.run(
@@ -269,7 +275,7 @@ def test_killed_ray_job_rerun_redoes_no_finished_shard(teacher_dir: Path, tmp_pa
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     line = next(line for line in rerun.stdout.splitlines() if line.startswith("SKIPPED")).split()
     assert int(line[1]) == len(done) and int(line[3]) == total - len(done) and line[-1] == "0"
-    after = {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir()}
+    after = finished_shards(out_dir)
     assert len(after) == total
     assert {name: after[name] for name in done} == done  # no finished shard was rewritten
 
