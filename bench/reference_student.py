@@ -21,7 +21,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 from transformers import AutoTokenizer
 
-from relevance_kit.config import StudentHead
+from relevance_kit.config import saved_head
 from relevance_kit.onnx_runtime import session
 from relevance_kit.student.export import HEAD, INDEX, QUERY_ENCODER, TOKENIZER
 from relevance_kit.student.index import ListingIndex
@@ -62,7 +62,7 @@ class ReferenceScorer:
         head = RelevanceHead(
             self.manifest["dim"],
             len(self.labels),
-            StudentHead.model_validate(self.manifest["head"]),
+            saved_head(self.manifest["head"]),
         )
         head.load_state_dict(torch.load(export_dir / HEAD, map_location="cpu", weights_only=True))
         self.parts = head.eval().parts()

@@ -119,19 +119,21 @@ def test_config_pins_class_weights_and_needs_hard_labels_for_ce() -> None:
 
 
 @pytest.mark.parametrize(
-    "features,hidden",
+    "features,hidden,skip",
     [
-        (["query", "listing", "product", "abs_diff"], [16]),
-        (["query", "listing", "product", "abs_diff"], [16, 8]),
-        (["listing", "product"], [12]),
-        (["query", "abs_diff"], [12]),
-        (["query", "listing"], [12]),
+        (["query", "listing", "product", "abs_diff"], [16], False),
+        (["query", "listing", "product", "abs_diff"], [16, 8], False),
+        (["query", "listing", "product", "abs_diff"], [16, 8], True),
+        (["listing", "product"], [12], True),
+        (["query", "abs_diff"], [12], False),
+        (["query", "listing"], [12], False),
     ],
 )
-def test_serving_head_numpy_path_equals_the_torch_head(features, hidden) -> None:
+def test_serving_head_numpy_path_equals_the_torch_head(features, hidden, skip) -> None:
     """The per-query folded first layer, v A(u) + |v - u| W_a + (W_q u + b), in NumPy with a
-    reused workspace, gives the torch head's softmax on the same vectors; buffers grown for a
-    large request still give exact results for smaller ones, and each thread has its own."""
+    reused workspace, gives the torch head's softmax on the same vectors (with the similarity
+    skip (v u) w + c too); buffers grown for a large request still give exact results for
+    smaller ones, and each thread has its own."""
     from concurrent.futures import ThreadPoolExecutor
 
     from relevance_kit.config import StudentHead
@@ -140,8 +142,12 @@ def test_serving_head_numpy_path_equals_the_torch_head(features, hidden) -> None
 
     torch.manual_seed(0)
     dim = 8
-    head = RelevanceHead(dim, 3, StudentHead(features=features, hidden=hidden, dropout=0.0))
-    head = head.eval()
+    settings = StudentHead(features=features, hidden=hidden, dropout=0.0, similarity_skip=skip)
+    head = RelevanceHead(dim, 3, settings).eval()
+    if skip:  # trained values: the skip and the (zero-initialised) last layer are non-zero
+        with torch.no_grad():
+            for param in [head.skip.weight, head.skip.bias, *head.rest[-1].parameters()]:
+                param.normal_()
     serving = ServingHead.from_head(head)
     rng = np.random.default_rng(0)
 
@@ -651,3 +657,62 @@ def test_index_swap_under_load_drops_no_request(trained, tmp_path: Path) -> None
         stop.set()
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_similarity_skip_starts_the_student_at_the_towers_calibrated_similarity() -> None:
+    """Before training, the skip is a logistic regression of the training classes on the
+    untrained towers' u.v: on pairs whose class is a tertile of u.v it orders the labels'
+    weights best first and recovers most classes; the untrained student's expected gain ranks
+    pairs exactly as u.v does; and the fit leaves torch's random state as it was."""
+    from relevance_kit.schemas import prob_column
+    from relevance_kit.student.data import PairBatchCollator, make_loader
+    from relevance_kit.student.skip_init import init_similarity_skip, tower_similarities
+    from relevance_kit.student.towers import TwoTowerStudent, load_tokenizer
+
+    s = tiny_cfg().student
+    assert s.head.similarity_skip
+    torch.manual_seed(0)
+    model = TwoTowerStudent(s, len(LABELS))
+    words = [*COLORS, *PRODUCTS, "wool", "glass", "oak", "tiny", "large"]
+    pairs = pd.DataFrame(
+        [{"query_text": f"{a} {b}", "listing_text": f"{b} {c} {a}"} for a, b, c in itertools.permutations(words, 3)][:240]
+    )  # fmt: skip
+    collate = PairBatchCollator(load_tokenizer(s.encoder), LABELS, 16, 32)
+    for label in LABELS:  # placeholders: only the texts are read for the similarities
+        pairs[prob_column(label)] = 1.0 / len(LABELS)
+    pairs["hard_label"] = NO_LABEL
+    similarity = tower_similarities(model, make_loader(pairs, collate, 32, None, 0))
+    classes = 2 - np.searchsorted(np.quantile(similarity, [1 / 3, 2 / 3]), similarity)
+    assert np.bincount(classes).tolist() == [80, 80, 80]
+
+    state = torch.random.get_rng_state()
+    fitted = init_similarity_skip(
+        model, make_loader(pairs, collate, 32, None, 0), classes, [1.0, 1.0, 2.0], balanced=True
+    )
+    assert torch.equal(torch.random.get_rng_state(), state)
+    w = fitted["weight"]
+    assert w[0] > w[1] > w[2], fitted  # relevant, partially relevant, irrelevant: best first
+    model.eval()
+    with torch.no_grad():
+        batches = list(make_loader(pairs, collate, 240, None, 0))
+        probs = torch.softmax(model(batches[0]["query"], batches[0]["listing"]), dim=-1).numpy()
+    assert (probs.argmax(axis=1) == classes).mean() > 0.7
+    gain = probs @ np.array([1.0, 0.5, 0.0])
+    order = np.argsort(similarity, kind="stable")
+    assert np.all(np.diff(gain[order]) >= -1e-6)  # monotone in u.v: the zero-shot ranking
+
+
+def test_head_saved_before_the_similarity_skip_loads_without_it() -> None:
+    """A checkpoint or export from before `similarity_skip` existed was trained without the
+    skip; any other missing or unknown head setting is still an error."""
+    from pydantic import ValidationError
+
+    from relevance_kit.config import saved_head
+
+    old = {"features": ["query", "product"], "hidden": [8], "dropout": 0.0}
+    assert saved_head(old).similarity_skip is False
+    assert saved_head({**old, "similarity_skip": True}).similarity_skip is True
+    with pytest.raises(ValidationError, match="hidden"):
+        saved_head({"features": ["query"], "dropout": 0.0})
+    with pytest.raises(ValidationError, match="width"):
+        saved_head({**old, "width": 3})

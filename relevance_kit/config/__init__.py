@@ -29,7 +29,13 @@ from relevance_kit.config.loading import (
 from relevance_kit.config.monitoring import AbLogConfig, AbSimulation, MonitoringConfig
 from relevance_kit.config.prompt import PromptConfig
 from relevance_kit.config.root import GROUPS, RelevanceConfig
-from relevance_kit.config.student import StudentConfig, StudentExport, StudentHead, StudentService
+from relevance_kit.config.student import (
+    StudentConfig,
+    StudentExport,
+    StudentHead,
+    StudentService,
+    saved_head,
+)
 from relevance_kit.config.taxonomy import TaxonomyConfig
 from relevance_kit.config.teacher import LoraConfig, TeacherConfig
 
@@ -60,5 +66,6 @@ __all__ = [
     "compose_raw",
     "group_options",
     "load_config",
+    "saved_head",
     "validate",
 ]

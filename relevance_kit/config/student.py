@@ -31,12 +31,21 @@ class StudentHead(Strict):
         list[Annotated[int, Field(gt=0)]], Field(min_length=1)
     ]  # the first layer is split for serving
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+    # logits += (u.v) w + c, (w, c) fitted to the training targets before training and the
+    # MLP's last layer at zero: training starts from the encoder's similarity (student/skip_init)
+    similarity_skip: bool
 
     @model_validator(mode="after")
     def _unique(self) -> StudentHead:
         if len(set(self.features)) != len(self.features):
             raise ValueError(f"features must be unique, got {self.features}")
         return self
+
+
+def saved_head(head: dict) -> StudentHead:
+    """The head settings saved with a checkpoint or export; one saved before
+    `similarity_skip` existed was trained without the skip."""
+    return StudentHead.model_validate({"similarity_skip": False, **head})
 
 
 class StudentExport(Strict):

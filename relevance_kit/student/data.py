@@ -22,6 +22,7 @@ from relevance_kit.errors import DataError
 from relevance_kit.io import read_parquet
 from relevance_kit.schemas import PAIR_KEY, prob_column, require_columns
 from relevance_kit.text import listing_text
+from relevance_kit.voting import vote
 
 NO_LABEL = -1
 
@@ -66,22 +67,15 @@ def load_targets(path: str | Path, labels: Sequence[str]) -> pd.DataFrame:
 
 
 def load_hard_labels(path: str | Path, labels: Sequence[str]) -> pd.DataFrame:
-    """query_id, listing_id, hard_label: the most frequent judged label of each pair (ties
-    go to the more severe label, i.e. the later one in taxonomy order)."""
+    """query_id, listing_id, hard_label: each pair's vote over its judgments (`voting.vote`,
+    ties to the more severe label, i.e. the later one in taxonomy order), pairs sorted."""
     frame = _read(path)
     _check_labels(frame, labels, path)
-    order = {label: i for i, label in enumerate(labels)}
-    counts = (
-        frame.assign(rank=frame["label"].map(order))
-        .groupby([*PAIR_KEY, "rank"], as_index=False)
-        .size()
-    )
-    counts = counts.sort_values(["size", "rank"], ascending=[False, False]).drop_duplicates(
-        PAIR_KEY
-    )
-    return counts.rename(columns={"rank": "hard_label"})[[*PAIR_KEY, "hard_label"]].reset_index(
-        drop=True
-    )
+    table = pd.crosstab([frame["query_id"], frame["listing_id"]], frame["label"])
+    table = table.reindex(columns=list(labels), fill_value=0)
+    index = {label: i for i, label in enumerate(labels)}
+    voted = [vote(dict(zip(labels, row)), labels, "most_severe").label for row in table.to_numpy()]
+    return table.index.to_frame(index=False).assign(hard_label=[index[v] for v in voted])
 
 
 def training_pairs(

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from relevance_kit.config import StudentConfig, StudentExport
+from relevance_kit.config import StudentConfig, StudentExport, saved_head
 from relevance_kit.errors import DataError
 from relevance_kit.io import atomic_path
 from relevance_kit.onnx_runtime import optimize_bert, quantize_int8
@@ -70,6 +70,7 @@ def load_student(
 
     saved = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
     student = {**saved["hyper_parameters"]["student"]}
+    student["head"] = saved_head(student["head"]).model_dump()
     student.update({k: current.model_dump()[k] for k in SERVING_SECTIONS})
     module = StudentDistillModule.load_from_checkpoint(
         str(checkpoint), map_location="cpu", student=student

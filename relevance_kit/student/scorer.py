@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from relevance_kit.config import StudentHead
+from relevance_kit.config import saved_head
 from relevance_kit.errors import DataError
 from relevance_kit.student.export import (
     HEAD,
@@ -37,9 +37,7 @@ from relevance_kit.student.towers import RelevanceHead
 
 
 def load_head(export_dir: Path, manifest: dict) -> ServingHead:
-    head = RelevanceHead(
-        manifest["dim"], len(manifest["labels"]), StudentHead.model_validate(manifest["head"])
-    )
+    head = RelevanceHead(manifest["dim"], len(manifest["labels"]), saved_head(manifest["head"]))
     head.load_state_dict(torch.load(export_dir / HEAD, map_location="cpu", weights_only=True))
     return ServingHead.from_head(head.eval())
 

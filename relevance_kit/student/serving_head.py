@@ -6,7 +6,8 @@ per request: dim x hidden multiply-adds), so per request it is
 
     z = v A(u) + |v - u| W_a^T + (W_q u + b)
 
-two (n, dim) x (dim, hidden) products, then the rest of the MLP ((n, hidden) x (hidden, K)).
+two (n, dim) x (dim, hidden) products, then the rest of the MLP ((n, hidden) x (hidden, K)),
+plus, with the similarity skip, (v u) w + c (one (n, dim) x (dim,) product).
 That needs only the candidates' vectors v: the index's precomputed listing parts W_l v are
 not gathered (v A(u) costs the same with or without W_l folded in). Every intermediate lives
 in a per-thread workspace reused across requests (grown when a request is larger), so a
@@ -47,6 +48,7 @@ class ServingHead:
     bias: np.ndarray  # (hidden,)
     blocks_t: dict[str, np.ndarray]  # feature -> (dim, hidden): the first layer, transposed
     layers: list[tuple[np.ndarray, np.ndarray]]  # the rest: (W^T, b) per Linear, ReLU between
+    skip: tuple[np.ndarray, np.ndarray] | None  # the similarity skip's (w, c), each (K,)
     _workspace: _Workspace = field(default_factory=_Workspace, repr=False, compare=False)
 
     @classmethod
@@ -57,6 +59,7 @@ class ServingHead:
             _np(parts.bias),
             {name: _np(w.T) for name, w in parts.blocks.items()},
             [(_np(m.weight.T), _np(m.bias)) for m in linears],
+            None if parts.skip is None else (_np(parts.skip.weight), _np(parts.skip.bias)),
         )
 
     @property
@@ -98,6 +101,11 @@ class ServingHead:
             np.maximum(z, 0.0, out=z)
             z = np.matmul(z, w, out=ws.get(f"z{i + 1}", n, w.shape[1]))
             z += bias
+        if self.skip is not None:
+            w, c = self.skip
+            similarity = np.matmul(v, u, out=ws.get("s", n, 1)[:, 0])
+            z += np.multiply.outer(similarity, w)
+            z += c
         out = z - z.max(axis=1, keepdims=True)  # (n, K): the request's one allocation
         np.exp(out, out=out)
         out /= out.sum(axis=1, keepdims=True)

@@ -4,6 +4,12 @@ The head scores the pair features [u, v, u*v, |u-v|] (a configurable subset) wit
 Its first linear layer is split by feature block (`HeadParts`), so serving can precompute
 the listing-only block for the whole catalogue and the query-only block once per request:
 per candidate only the u*v and |u-v| blocks and the (small) rest of the MLP remain.
+
+With `head.similarity_skip` the logits also get the towers' similarity u.v times a learned
+per-label weight plus a bias, and the MLP's last layer starts at zero. Training first fits
+that weight and bias to the training targets (`skip_init`): the untrained student then ranks
+listings exactly as the pretrained encoder's similarity does (the zero-shot baseline), and
+training adds to that signal instead of having to rediscover it through a random MLP.
 """
 
 from __future__ import annotations
@@ -85,8 +91,21 @@ def pair_features(u: torch.Tensor, v: torch.Tensor, features: list[str]) -> torc
     return torch.cat([blocks[name]() for name in features], dim=-1)
 
 
+class SimilaritySkip(nn.Module):
+    """(u.v) * w + c: the towers' similarity as logits (w, c start at zero; `skip_init`
+    fits them before training)."""
+
+    def __init__(self, n_labels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_labels))
+        self.bias = nn.Parameter(torch.zeros(n_labels))
+
+    def forward(self, similarity: torch.Tensor) -> torch.Tensor:
+        return similarity.unsqueeze(-1) * self.weight + self.bias
+
+
 class RelevanceHead(nn.Module):
-    """features -> Linear -> ReLU -> ... -> Linear -> taxonomy logits."""
+    """features -> Linear -> ReLU -> ... -> Linear -> taxonomy logits (+ the similarity skip)."""
 
     def __init__(self, dim: int, n_labels: int, head: StudentHead) -> None:
         super().__init__()
@@ -98,14 +117,20 @@ class RelevanceHead(nn.Module):
             layers += [nn.Linear(width_in, width_out), nn.ReLU(), nn.Dropout(head.dropout)]
         self.first = layers[0]
         self.rest = nn.Sequential(*layers[1:], nn.Linear(widths[-1], n_labels))
+        self.skip = None
+        if head.similarity_skip:
+            self.skip = SimilaritySkip(n_labels)
+            nn.init.zeros_(self.rest[-1].weight)
+            nn.init.zeros_(self.rest[-1].bias)
 
     def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return self.rest(self.first(pair_features(u, v, self.features)))
+        logits = self.rest(self.first(pair_features(u, v, self.features)))
+        return logits if self.skip is None else logits + self.skip((u * v).sum(dim=-1))
 
     def parts(self) -> HeadParts:
         """The first layer's weight split by feature block (for serving)."""
         blocks = dict(zip(self.features, self.first.weight.detach().split(self.dim, dim=1)))
-        return HeadParts(blocks, self.first.bias.detach(), self.rest.eval())
+        return HeadParts(blocks, self.first.bias.detach(), self.rest.eval(), self.skip)
 
 
 @dataclass
@@ -115,6 +140,7 @@ class HeadParts:
     blocks: dict[str, torch.Tensor]  # feature -> (hidden, dim) weight block
     bias: torch.Tensor
     rest: nn.Module
+    skip: SimilaritySkip | None
 
     def listing_part(self, v: torch.Tensor) -> torch.Tensor:
         """W_l v for a batch of listing vectors: precomputed into the index."""
@@ -132,7 +158,8 @@ class HeadParts:
             z = torch.addmm(z, v, (self.blocks["product"] * u).T)
         if "abs_diff" in self.blocks:
             z = torch.addmm(z, (v - u).abs(), self.blocks["abs_diff"].T)
-        return self.rest(z)  # starts with the first layer's ReLU
+        logits = self.rest(z)  # starts with the first layer's ReLU
+        return logits if self.skip is None else logits + self.skip(v @ u)
 
 
 class TwoTowerStudent(nn.Module):

@@ -29,6 +29,7 @@ from relevance_kit.student.data import (
     training_pairs,
 )
 from relevance_kit.student.module import MONITOR, StudentDistillModule
+from relevance_kit.student.skip_init import init_similarity_skip
 from relevance_kit.student.towers import load_tokenizer
 from relevance_kit.training import (
     ReseedEachEpoch,
@@ -88,6 +89,15 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
     resume = run.start()
     seed_run(cfg.training_seed, cfg.trainer.threads, cfg.trainer.accelerator)
     module = StudentDistillModule(s.model_dump(), labels, weights, run.fingerprint)
+    skip = None  # fitted on a resumed run too (its checkpoint then replaces it): same metrics
+    if s.head.similarity_skip:
+        skip = init_similarity_skip(
+            module.model,
+            make_loader(train, collate, s.batch_size, None, cfg.seed),
+            target_classes(train, labels),
+            weights,
+            s.sampling == "balanced",
+        )
     best = ModelCheckpoint(dirpath=run_dir, filename="best", monitor=MONITOR, mode="max")
     trainer = build_trainer(
         cfg.trainer,
@@ -121,6 +131,7 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
         "epochs": s.epochs,
         "fit_seconds": round(seconds, 1),
         "resumed": resume is not None,
+        "similarity_skip_init": skip,
         "targets": s.targets,
     }
 
