@@ -21,13 +21,11 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 from transformers import AutoTokenizer
 
-from relevance_kit.config import saved_head
 from relevance_kit.onnx_runtime import session
-from relevance_kit.student.export import HEAD, INDEX, QUERY_ENCODER, TOKENIZER
+from relevance_kit.student.export import INDEX, QUERY_ENCODER, TOKENIZER
 from relevance_kit.student.index import ListingIndex
-from relevance_kit.student.scorer import read_manifest
+from relevance_kit.student.scorer import load_torch_head, read_manifest
 from relevance_kit.student.service import ScoreResponse
-from relevance_kit.student.towers import RelevanceHead
 
 
 def reference_int8_encoder(export_dir: str | Path, target: str | Path) -> Path:
@@ -59,13 +57,7 @@ class ReferenceScorer:
         self.session = session(
             query_encoder or export_dir / QUERY_ENCODER[variant or self.manifest["serve"]], threads
         )
-        head = RelevanceHead(
-            self.manifest["dim"],
-            len(self.labels),
-            saved_head(self.manifest["head"]),
-        )
-        head.load_state_dict(torch.load(export_dir / HEAD, map_location="cpu", weights_only=True))
-        self.parts = head.eval().parts()
+        self.parts = load_torch_head(export_dir, self.manifest).parts()
         index = ListingIndex.load(export_dir / INDEX, self.name, self.version)
         self.row = index.row
         self.vectors = torch.from_numpy(index.vectors)

@@ -36,10 +36,15 @@ from relevance_kit.student.serving_head import ServingHead
 from relevance_kit.student.towers import RelevanceHead
 
 
-def load_head(export_dir: Path, manifest: dict) -> ServingHead:
+def load_torch_head(export_dir: Path, manifest: dict) -> RelevanceHead:
+    """The exported head as the torch module it was trained as, in eval mode."""
     head = RelevanceHead(manifest["dim"], len(manifest["labels"]), saved_head(manifest["head"]))
     head.load_state_dict(torch.load(export_dir / HEAD, map_location="cpu", weights_only=True))
-    return ServingHead.from_head(head.eval())
+    return head.eval()
+
+
+def load_head(export_dir: Path, manifest: dict) -> ServingHead:
+    return ServingHead.from_head(load_torch_head(export_dir, manifest))
 
 
 def read_manifest(export_dir: Path) -> dict:
