@@ -1,5 +1,7 @@
 """The one page a person opens to see the whole cascade (reports/index.html): the tier table,
-the learned tiers' spread over training seeds, the confusion matrices, the integration
+the learned tiers' spread over training seeds, the learning curve, the tiers on another
+dataset's golden set
+(transfer), the confusion matrices, the integration
 effects, the monitoring series (labelled by the teacher, with its alerts) and the A/B test
 from the impression log (per variant, with CIs). Self-contained:
 PNGs are embedded as data URIs, so the file can be mailed or opened from any folder.
@@ -92,6 +94,30 @@ PAGE = """\
 {% elif noise %}<p class='note'>Measured for experiment {{ noise["experiment"] }}, not this one: run <code>relevance-kit sweep conf/sweep/training_seeds.yaml</code>.</p>
 {% else %}<p class='note'>Not measured yet: run <code>relevance-kit sweep conf/sweep/training_seeds.yaml</code>.</p>
 {% endif %}
+<h2>Learning curve</h2>
+{% if learning_curve %}
+{% set tiers_on_curve = learning_curve[0].keys()|reject("equalto", "annotated_queries")|list %}
+<p class='note'>Golden macro-F1 of every tier against the annotation budget in queries (nested seeded draws of the annotate split; golden, teacher and unlabeled pools fixed). From <code>relevance-kit sweep conf/sweep/learning_curve.yaml</code>; one training seed per point, so read it against the training noise above.</p>
+<table><tr><th>annotated queries</th>{% for tier in tiers_on_curve %}<th>{{ tier }}</th>{% endfor %}</tr>
+{% for row in learning_curve %}
+<tr><td>{{ row["annotated_queries"] }}</td>{% for tier in tiers_on_curve %}<td>{{ "%.3f"|format(row[tier]) }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+{% if learning_curve_png %}{{ figures({"golden macro-F1 vs annotated queries": learning_curve_png}) }}{% endif %}
+{% else %}<p class='note'>Not measured yet for this experiment: run <code>relevance-kit sweep conf/sweep/learning_curve.yaml</code>.</p>
+{% endif %}
+<h2>Transfer to another dataset</h2>
+{% if transfer and transfer["target"] %}
+{% set t = transfer %}{% set best, worst = t["labels"]|list|first, t["labels"]|list|last %}
+<p class='note'>This experiment's tiers ({{ t["source"] }}), unchanged, on the {{ t["target"] }} golden set as its own experiment builds it: {{ t["n_pairs"] }} pairs, {{ t["n_queries"] }} queries. Threshold-free only (thresholds were fitted on {{ t["source"] }}); intervals resample queries. A learned tier below zero-shot MiniLM here lost what its encoder knew.</p>
+<table><tr><th>tier</th><th>AUC {{ best }} vs rest</th><th>AUC {{ worst }} vs rest</th><th>nDCG@{{ t["ndcg_k"] }}</th></tr>
+{% for name, row in t["tiers"].items() %}
+<tr><td>{{ name }}</td><td>{{ ci(row["auc_vs_rest"][best]) }}</td><td>{{ ci(row["auc_vs_rest"][worst]) }}</td><td>{{ ci(row["ndcg_at_" ~ t["ndcg_k"]]) }}</td></tr>
+{% endfor %}
+</table>
+{% elif transfer %}<p class='note'>No transfer target configured: <code>dvc exp run -S transfer=homedepot</code> (or <code>esci_us</code>) scores these tiers on that dataset's golden set.</p>
+{% else %}{{ missing("transfer") }}
+{% endif %}
 <h2>Confusion matrices</h2>
 {% if confusion %}{{ figures(confusion, "small") }}{% else %}{{ missing("evaluate") }}{% endif %}
 
@@ -181,11 +207,14 @@ def render_page(
     monitoring: Mapping | None,
     series_png: bytes | None,
     abtest: Mapping | None = None,
+    transfer: Mapping | None = None,
+    learning_curve: list[Mapping] | None = None,
+    learning_curve_png: bytes | None = None,
 ) -> str:
     """The page's HTML; a missing part shows which stage produces it."""
     return _PAGE.render(
         experiment=experiment, tiers=tiers, training_noise=training_noise, confusion=confusion, integration=integration, effects_png=effects_png,
-        monitoring=monitoring, series_png=series_png, abtest=abtest, style=STYLE, metrics=METRICS, metric_titles=METRIC_TITLES,
+        monitoring=monitoring, series_png=series_png, abtest=abtest, transfer=transfer, learning_curve=learning_curve, learning_curve_png=learning_curve_png, style=STYLE, metrics=METRICS, metric_titles=METRIC_TITLES,
         better_when=BETTER_WHEN,
     )  # fmt: skip
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.golden import export_label_studio_tasks, export_review_csv, label_studio_config
-from relevance_kit.golden.build import build_golden, read_annotation_file
+from relevance_kit.golden.build import build_golden, read_annotation_file, review_context
 from relevance_kit.io import read_parquet, write_json, write_parquet, write_text
 from relevance_kit.stage import run_stage
 
@@ -18,11 +18,11 @@ def main(cfg: RelevanceConfig) -> None:
     imports = {
         path: read_annotation_file(path, labels, display) for path in cfg.golden.annotation_files
     }
-    queries = read_parquet(prepared / "queries.parquet").rename(columns={"text": "query"})
-    listings = read_parquet(prepared / "listings.parquet")[
-        ["listing_id", "title", "brand", "color", "category"]
-    ]
-    context = pairs.merge(queries, on="query_id").merge(listings, on="listing_id")
+    context = review_context(
+        pairs,
+        read_parquet(prepared / "queries.parquet"),
+        read_parquet(prepared / "listings.parquet"),
+    )
 
     result = build_golden(pairs, judgments, imports, labels, cfg.golden.tie_break, context)
 

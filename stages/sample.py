@@ -10,6 +10,8 @@ from relevance_kit.io import read_parquet, write_json, write_parquet
 from relevance_kit.lexical import CatalogBM25
 from relevance_kit.sampling import (
     combine_samples,
+    first_queries,
+    golden_pool,
     pair_features,
     retrieve_candidates,
     sampling_report,
@@ -37,22 +39,15 @@ def main(cfg: RelevanceConfig) -> None:
     judged = judged.assign(gain=judged["label"].map(cfg.taxonomy.gains))
     in_split = {
         name: judged[judged["query_id"].isin(splits.loc[splits["split"] == name, "query_id"])]
-        for name in ("golden", "annotate", "teacher")
+        for name in ("annotate", "teacher")
     }
     bm25 = CatalogBM25(listings)
-
-    golden = in_split["golden"]
-    if s.golden.max_pairs_per_query:
-        golden = (
-            golden.groupby("query_id")
-            .sample(frac=1.0, random_state=cfg.seed)
-            .groupby("query_id")
-            .head(s.golden.max_pairs_per_query)
-        )
+    golden = golden_pool(judged, splits, s.golden.max_pairs_per_query, cfg.seed)
 
     # Strata and rules may use the human label (this dataset has one); the pool written out
     # has no label, so nothing downstream can read a human label through it.
-    features = pair_features(in_split["annotate"], queries, listings, bm25)
+    annotate_split = first_queries(in_split["annotate"], s.annotate.max_queries, cfg.seed)
+    features = pair_features(annotate_split, queries, listings, bm25)
     annotate = combine_samples(
         targeted_sample(features, s.annotate.targeted, cfg.seed),
         stratified_sample(features, s.annotate.strata, s.annotate.max_pairs, cfg.seed),

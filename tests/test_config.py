@@ -246,6 +246,21 @@ def test_taxonomy_must_map_the_dataset_labels() -> None:
     assert "lacks source label(s) ['C']" in str(err.value)
 
 
+def test_transfer_target_is_checked_like_the_experiments_own_data() -> None:
+    raw = yaml.safe_load(compose(["transfer=homedepot"], CONF))
+    del raw["taxonomy"]["source_maps"]["homedepot"]
+    with pytest.raises(ConfigError) as err:
+        validate(raw, CONF)
+    assert "no source_maps.homedepot" in str(err.value) and "(transfer.data)" in str(err.value)
+    raw = yaml.safe_load(compose(["transfer=homedepot"], CONF))
+    raw["transfer"]["sampling"] = None
+    with pytest.raises(ConfigError) as err:
+        validate(raw, CONF)
+    assert "given together or not at all; given: ['data', 'guidelines']" in str(err.value)
+    with pytest.raises(ValueError, match="no transfer target"):
+        validate(yaml.safe_load(compose(["transfer=none"], CONF)), CONF).transfer_target()
+
+
 def test_guideline_version_in_force() -> None:
     cfg = validate(_raw(), CONF)
     import datetime as dt

@@ -10,6 +10,7 @@ import yaml
 
 from relevance_kit.config import compose, validate
 from relevance_kit.data.prepare import prepare_dataset
+from relevance_kit.evaluation.transfer import target_golden
 from relevance_kit.golden.build import build_golden
 from relevance_kit.sampling.splits import resolve_sizes
 from tests.conftest import REPO
@@ -81,3 +82,22 @@ def test_golden_report_states_the_raters_disagreement() -> None:
     assert report["raters_disagreed_share"] == pytest.approx(2 / 3)  # golden pairs only (not q9)
     assert (report["raters_disagreed_pairs"], report["raters_disagreed_of"]) == (2, 3)
     assert report["cohen_kappa"] is None and report["pairs_with_2plus"] == 0
+
+
+def test_transfer_target_is_the_homedepot_experiments_golden_set() -> None:
+    """cpu_demo's transfer target (transfer=homedepot) is rebuilt from the raw file as
+    experiment=homedepot's own prepare, sample and golden stages build its golden set: the
+    counts below are that experiment's metrics/agreement.json (400 queries, 2,504 pairs)."""
+    if not (HOMEDEPOT_DIR / "train.csv.zip").exists():
+        pytest.skip(f"the Home Depot data is not at {HOMEDEPOT_DIR}")
+    raw = yaml.safe_load(compose(["experiment=cpu_demo"], CONF))
+    raw["transfer"]["data"]["mirror_dirs"] = [str(HOMEDEPOT_DIR)]
+    target = validate(raw, CONF).transfer_target()
+    assert (target.data.name, target.sampling.name, target.transfer.enabled) == (
+        "homedepot", "homedepot", False,
+    )  # fmt: skip
+    golden = target_golden(target).golden
+    assert (len(golden), golden["query_id"].nunique()) == (2504, 400)
+    assert golden["label"].value_counts().to_dict() == {
+        "relevant": 1167, "partially_relevant": 933, "irrelevant": 404,
+    }  # fmt: skip

@@ -98,6 +98,30 @@ def test_repro_cold_then_noop(reproduced: Path) -> None:
     assert "Running stage" not in second.stdout, second.stdout
 
 
+def test_transfer_onto_its_own_data_repeats_the_tier_table(reproduced: Path) -> None:
+    """ci_tiny's transfer target is its own data and sampling: the transfer stage rebuilds the
+    golden set from the raw data alone and scores every tier on it, so its threshold-free
+    figures must be the tier table's. The student alone is scored differently (its listings
+    encoded from text by the exported fp32 tower, not read from the index), within 0.01."""
+    transfer = json.loads((reproduced / "metrics" / "transfer.json").read_text())
+    tiers = json.loads((reproduced / "metrics" / "tiers.json").read_text())
+    assert (transfer["source"], transfer["target"]) == ("esci_us", "esci_us")
+    assert (transfer["n_pairs"], transfer["n_queries"]) == (tiers["n_pairs"], tiers["n_queries"])
+    assert set(transfer["tiers"]) == {"bm25", "minilm_zero_shot", "teacher", "student"}
+    best, worst = tiers["labels"][0], tiers["labels"][-1]
+    for name, row in transfer["tiers"].items():
+        own = tiers["tiers"][name]["threshold_free"]
+        tolerance = 0.01 if name == "student" else 1e-9
+        for label in (best, worst):
+            got, want = row["auc_vs_rest"][label], own["auc_vs_rest"][label]
+            assert got["estimate"] == pytest.approx(want["estimate"], abs=tolerance), (name, label)
+        assert row["ndcg_at_10"]["estimate"] == pytest.approx(
+            own["ndcg_at_10"]["estimate"], abs=tolerance
+        ), name
+    page = (reproduced / "reports" / "index.html").read_text()
+    assert "Transfer to another dataset" in page and "on the esci_us golden set" in page
+
+
 def _stale_stages(root: Path) -> set[str]:
     status = json.loads(sh(["dvc", "status", "--json"], root).stdout or "{}")
     return {name.rpartition(":")[2] for name in status}
@@ -117,11 +141,11 @@ def _importers(module: str) -> set[str]:
 # (file, old text, new text, stages that must go stale). Settings changes are recomposed into
 # params.yaml (`relevance-kit compose experiment=ci_tiny`), as a user does before `dvc repro`.
 EDITS = {
-    "conf default": ("conf/evaluation/default.yaml", "confidence: 0.95", "confidence: 0.9", {"evaluate"}),
+    "conf default": ("conf/evaluation/default.yaml", "confidence: 0.95", "confidence: 0.9", {"evaluate", "transfer"}),
     "benchmark setting": ("conf/student/tiny_random.yaml", "teacher_pairs: 64", "teacher_pairs: 65", set()),
     "teacher default": (
         "conf/teacher/tiny_random.yaml", "bias_bootstrap: 30", "bias_bootstrap: 31",
-        {"train_teacher", "teacher_label", "monitor", "abtest"},  # the stages that list the teacher's params
+        {"train_teacher", "teacher_label", "transfer", "monitor", "abtest"},  # the stages that list the teacher's params
     ),
     "module": (
         "relevance_kit/integrate/scorers.py", '"""Where predicted relevance', '"""Edited. Where predicted relevance',

@@ -13,8 +13,10 @@ import pytest
 from PIL import Image
 
 from relevance_kit.config import AbLogConfig, AbSimulation
+from relevance_kit.evaluation.learning_curve import plot_curve
 from relevance_kit.evaluation.plots import plot_confusion
 from relevance_kit.evaluation.tier_table import tier_table
+from relevance_kit.evaluation.transfer import summarise
 from relevance_kit.integrate.abtest import analyse_log
 from relevance_kit.integrate.experiment import effect_rows, plot_effects
 from relevance_kit.monitor.ablog import analyse_impressions
@@ -99,8 +101,20 @@ def _parts(tmp_path: Path) -> dict:
         "alert_days": detected.loc[detected["alert"], "day"].tolist(), "detected": True, "false_alarms": 0,
         "mean_before": 0.6, "mean_after": 0.5,
     }  # fmt: skip
+    golden = pd.DataFrame({"query_id": [f"q{i // 4}" for i in range(40)], "listing_id": [f"l{i}" for i in range(40)],
+                           "label": rng.choice(["relevant", "partially_relevant", "irrelevant"], size=40)})  # fmt: skip
+    gain = golden["label"].map(GAINS).to_numpy()
+    transfer = summarise(
+        golden, {"bm25": gain + rng.normal(0, 1, 40), "student": gain + rng.normal(0, 0.3, 40)}, GAINS, 10, 200, 0, 0.95,
+        source="esci_us", target="homedepot",
+    )  # fmt: skip
+    curve = pd.DataFrame(
+        {"annotated_queries": [15, 30, 60], "teacher": [0.31, 0.36, 0.40], "bm25": [0.41] * 3}
+    )
+    plot_curve(curve, tmp_path / "curve.png")
     return {
-        "abtest": _abtest(rng),
+        "abtest": _abtest(rng), "transfer": transfer,
+        "learning_curve": curve.to_dict("records"), "learning_curve_png": (tmp_path / "curve.png").read_bytes(),
         "experiment": "ci_tiny", "tiers": tiers, "training_noise": _training_noise(tiers), "confusion": {"student": (tmp_path / "student.png").read_bytes()},
         "integration": integration, "effects_png": (tmp_path / "effects.png").read_bytes(),
         "monitoring": monitoring, "series_png": (tmp_path / "series.png").read_bytes(),
@@ -165,7 +179,8 @@ def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
         "data:image/png;base64,",
     ):
         assert text in page
-    assert page.count("<img") == 3
+    assert page.count("<img") == 4
+    assert "Learning curve" in page and "<td>30</td><td>0.360</td><td>0.410</td>" in page
     assert (
         "A/B test from the impression log" in page
         and "<td>treatment</td>" in page
@@ -179,6 +194,11 @@ def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
     student = parts["training_noise"]["tiers"]["student"]["macro_f1"]
     assert "Training noise" in page and "0.310, 0.350, 0.270" in page and "commit 2386d6f" in page
     assert f"{student['mean']:.3f} ± {student['sd']:.3f}" in page  # 0.310 ± 0.040
+    student_auc = parts["transfer"]["tiers"]["student"]["auc_vs_rest"]["relevant"]
+    assert "Transfer to another dataset" in page and "on the homedepot golden set" in page
+    assert f"{student_auc['estimate']:.3f} <span class='note'>[{student_auc['low']:.3f}" in page
+    unset = render_page(**{**parts, "transfer": {"source": "esci_us", "target": None, "tiers": {}}})
+    assert "No transfer target configured" in unset
     other = render_page(
         **{**parts, "training_noise": {**parts["training_noise"], "experiment": "cpu_demo"}}
     )
@@ -192,14 +212,19 @@ def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
             "series_png": None,
             "abtest": None,
             "training_noise": None,
+            "transfer": None,
+            "learning_curve": None,
+            "learning_curve_png": None,
         }
     )
     assert (
-        "dvc repro integrate" in empty
+        "dvc repro transfer" in empty
+        and "dvc repro integrate" in empty
         and "dvc repro monitor" in empty
         and "dvc repro abtest" in empty
         and "Not measured yet: run <code>relevance-kit sweep conf/sweep/training_seeds.yaml"
         in empty
+        and "run <code>relevance-kit sweep conf/sweep/learning_curve.yaml" in empty
     )
 
 
@@ -215,13 +240,13 @@ def test_page_renders_non_blank_in_headless_chromium(tmp_path: Path) -> None:
         [
             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2600",
+            f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,3200",
             page.as_uri(),
         ],
         capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
-    assert pixels.shape == (2600, 1280)
+    assert pixels.shape == (3200, 1280)
     dark = (pixels < 200).mean()
     assert 0.01 < dark < 0.6, f"screenshot looks blank or broken: {dark:.3%} dark pixels"
     # content in the top, middle and lower thirds: the tables and all three figures drew

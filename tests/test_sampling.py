@@ -16,6 +16,8 @@ from relevance_kit.sampling import (
     REASON,
     TargetRule,
     combine_samples,
+    first_queries,
+    golden_pool,
     pair_features,
     resolve_sizes,
     retrieve_candidates,
@@ -205,6 +207,36 @@ def test_max_queries_subsamples_before_splitting(data):
     assert (
         shares(splits["query_length_bucket"]) - shares(everyone["query_length_bucket"])
     ).abs().max() <= 0.1
+
+
+def test_annotation_budget_in_queries_is_a_nested_seeded_draw(data):
+    judgments = data[1]
+    budgets = {n: first_queries(judgments, n, seed=3) for n in (5, 20, 40)}
+    kept = {n: set(pairs["query_id"]) for n, pairs in budgets.items()}
+    assert {n: len(q) for n, q in kept.items()} == {5: 5, 20: 20, 40: 40}
+    assert kept[5] < kept[20] < kept[40]  # a learning curve's points are nested
+    for n, pairs in budgets.items():  # every judged pair of a kept query, nothing else
+        assert len(pairs) == judgments["query_id"].isin(kept[n]).sum()
+    assert set(first_queries(judgments, 5, seed=4)["query_id"]) != kept[5]
+    assert first_queries(judgments, None, seed=3) is judgments
+    assert first_queries(judgments, 10_000, seed=3) is judgments
+
+
+def test_golden_pool_caps_pairs_per_query_with_a_seeded_draw(data):
+    splits = split(data)
+    judged = data[1]
+    pool = golden_pool(judged, splits, None, seed=0)
+    golden_queries = set(splits.loc[splits["split"] == "golden", "query_id"])
+    assert (
+        set(pool["query_id"]) == golden_queries
+        and len(pool) == judged["query_id"].isin(golden_queries).sum()
+    )
+    capped = golden_pool(judged, splits, 3, seed=0)
+    assert (
+        capped.groupby("query_id").size().max() == 3 and set(capped["query_id"]) == golden_queries
+    )
+    assert capped.equals(golden_pool(judged, splits, 3, seed=0))
+    assert capped.merge(pool).shape[0] == len(capped)  # a subset of the uncapped pool
 
 
 def test_fractions_without_rest_cover_every_query():

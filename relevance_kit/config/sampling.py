@@ -30,6 +30,9 @@ SPLITS = ("golden", "annotate", "teacher", "unlabeled")
 
 class AnnotateSampling(Strict):
     strata: list[str]
+    # The annotation budget in queries: a seeded draw of the annotate split's queries, each
+    # smaller budget a subset of every larger one (a learning curve's points are nested).
+    max_queries: Annotated[int, Field(gt=0)] | None
     max_pairs: Annotated[int, Field(gt=0)] | None
     targeted: list[TargetRule]
 

@@ -42,6 +42,16 @@ def read_annotation_file(
     )
 
 
+def review_context(
+    pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame
+) -> pd.DataFrame:
+    """Query text and the listing fields a reviewer needs, per pair of `pairs`."""
+    listing_fields = listings[["listing_id", "title", "brand", "color", "category"]]
+    return pairs.merge(queries.rename(columns={"text": "query"}), on="query_id").merge(
+        listing_fields, on="listing_id"
+    )
+
+
 def build_golden(
     pairs: pd.DataFrame,
     judgments: pd.DataFrame,

@@ -3,7 +3,13 @@ unlabeled candidate pool, and the report that proves no query leaks between spli
 
 from relevance_kit.sampling.pools import retrieve_candidates
 from relevance_kit.sampling.report import sampling_report
-from relevance_kit.sampling.splits import REST, resolve_sizes, split_queries
+from relevance_kit.sampling.splits import (
+    REST,
+    first_queries,
+    golden_pool,
+    resolve_sizes,
+    split_queries,
+)
 from relevance_kit.sampling.strata import pair_features, query_strata
 from relevance_kit.sampling.stratified import REASON, stratified_sample
 from relevance_kit.sampling.targeted import Condition, TargetRule, combine_samples, targeted_sample
@@ -14,6 +20,8 @@ __all__ = [
     "Condition",
     "TargetRule",
     "combine_samples",
+    "first_queries",
+    "golden_pool",
     "pair_features",
     "query_strata",
     "resolve_sizes",

@@ -114,3 +114,29 @@ def check_split_sizes(
         raise ConfigError(
             f"sampling.splits: {exc} ({queries_path} has {n} queries{capped})"
         ) from None
+
+
+def golden_pool(
+    judged: pd.DataFrame, splits: pd.DataFrame, max_pairs_per_query: int | None, seed: int
+) -> pd.DataFrame:
+    """The judged pairs of the golden split's queries (one row per pair), at most
+    `max_pairs_per_query` of each: a seeded draw, so a rerun keeps the same pairs."""
+    golden = judged[judged["query_id"].isin(splits.loc[splits["split"] == "golden", "query_id"])]
+    if not max_pairs_per_query:
+        return golden
+    return (
+        golden.groupby("query_id")
+        .sample(frac=1.0, random_state=seed)
+        .groupby("query_id")
+        .head(max_pairs_per_query)
+    )
+
+
+def first_queries(pairs: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """The pairs of `n` of the queries of `pairs` (all when `n` is None or covers them): the
+    first `n` of one seeded permutation, so a smaller `n` keeps a subset of a larger one's."""
+    queries = np.sort(pairs["query_id"].unique())
+    if n is None or n >= len(queries):
+        return pairs
+    kept = np.random.default_rng(seed).permutation(queries)[:n]
+    return pairs[pairs["query_id"].isin(kept)]
