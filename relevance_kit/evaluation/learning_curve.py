@@ -59,6 +59,7 @@ def plot_curve(rows: pd.DataFrame, path: str | Path, measure: str = "golden macr
         )  # fmt: skip
     ax.set_xscale("log")
     ax.set_xticks(rows[X], [str(x) for x in rows[X]])
+    ax.minorticks_off()  # the budgets are the only ticks
     ax.set_xlabel("annotated queries")
     ax.set_ylabel(measure)
     ax.legend(fontsize=8, loc="best")
