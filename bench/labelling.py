@@ -25,12 +25,12 @@ import yaml
 
 from relevance_kit.config import RelevanceConfig, compose, validate
 from relevance_kit.data.prepare import prepare_dataset
-from relevance_kit.evaluation.decision import DecisionBiases
 from relevance_kit.io import write_json
 from relevance_kit.labelstore import LabelStore
 from relevance_kit.monitor.log_format import read_request_log
 from relevance_kit.monitor.run import simulated_log
 from relevance_kit.monitor.series import day_summary
+from relevance_kit.teacher.judgment import TeacherJudgment
 from relevance_kit.teacher.models import export, load_teacher
 from relevance_kit.teacher.pairs import StoredPairs, teacher_label_fn, teacher_version
 from relevance_kit.teacher.ray_label import label_pairs, start_local_ray
@@ -157,9 +157,8 @@ def main(argv: list[str] | None = None) -> None:
         scratch = Path(tmp)
         teacher_dir = scratch / "teacher"
         export(load_teacher(cfg.teacher, cfg.taxonomy.ids), teacher_dir / "export")
-        (teacher_dir / "decision.json").write_text(
-            json.dumps(DecisionBiases(cfg.taxonomy.ids).to_dict())
-        )
+        head = cfg.teacher.combined_head
+        TeacherJudgment.neutral(cfg.taxonomy.ids, head.features if head else None).save(teacher_dir)
         result = {
             "teacher": cfg.teacher.name, "cores": os.cpu_count(), "batch_size": cfg.inference.batch_size,
             "labelling": throughput(cfg, teacher_dir, pairs, queries, listings, scratch),

@@ -102,7 +102,7 @@ def minilm():
 
 
 def test_minilm_cosine_prefers_the_paraphrase(minilm):
-    vectors = minilm.encoder.encode(
+    vectors = minilm.cosine.encoder.encode(
         ["red wool scarf", "Red knitted wool scarf", "stainless steel bolt"]
     )
     assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0, abs=1e-5)

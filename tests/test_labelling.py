@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from relevance_kit.config import RelevanceConfig, compose, validate
-from relevance_kit.evaluation.decision import DecisionBiases
 from relevance_kit.labelstore import LabelStore, content_hash
+from relevance_kit.teacher.judgment import TeacherJudgment
 from relevance_kit.teacher.models import export, load_teacher
 from relevance_kit.teacher.pairs import StoredPairs, teacher_label_fn, teacher_version
 from tests.conftest import REPO
@@ -41,7 +41,8 @@ def teacher_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An exported tiny random teacher (a real model, untrained) with neutral biases."""
     out = tmp_path_factory.mktemp("teacher") / "tiny_random"
     export(load_teacher(make_cfg().teacher, LABELS), out / "export")
-    (out / "decision.json").write_text(json.dumps(DecisionBiases(LABELS).to_dict()))
+    head = make_cfg().teacher.combined_head
+    TeacherJudgment.neutral(LABELS, head.features if head else None).save(out)
     return out
 
 

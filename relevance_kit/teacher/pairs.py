@@ -1,11 +1,10 @@
 """The trained teacher as a PairScorer, the daily judge that monitoring and the A/B analysis
 call: each pair is looked up in the label store by (model version, query text, listing
 content hash); only the misses are scored (in process, or as a Ray Data job with
-`inference=ray`), the teacher's decision biases applied, and stored."""
+`inference=ray`), the teacher's judgment (combined head, decision biases) applied, and stored."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -14,9 +13,9 @@ import pandas as pd
 
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.errors import DataError
-from relevance_kit.evaluation.decision import DecisionBiases
 from relevance_kit.labelstore import LabelStore, content_hash, folder_version
 from relevance_kit.schemas import PAIR_KEY, prob_column, require_columns
+from relevance_kit.teacher.judgment import TeacherJudgment, judgment_files
 
 # (pairs with query_id, listing_id; queries with query_id, text; listings) -> (n, K) probabilities
 LabelFn = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame], np.ndarray]
@@ -78,40 +77,57 @@ class StoredPairs:
 
 
 def teacher_version(cfg: RelevanceConfig, teacher_dir: Path) -> str:
-    """The teacher's model version: its export's bytes, its decision biases and the settings
-    that shape what it sees (prompt, guidelines, taxonomy, text limits)."""
-    biases = teacher_dir / "decision.json"
+    """The teacher's model version: its export's bytes, its judgment (decision biases and
+    combined head) and the settings that shape what it sees (prompt, guidelines, taxonomy,
+    text limits)."""
     extra = {
-        "decision": biases.read_text() if biases.exists() else None, "teacher": cfg.teacher.model_dump(),
+        "judgment": {p.name: p.read_text() for p in judgment_files(teacher_dir)}, "teacher": cfg.teacher.model_dump(),
         "prompt": cfg.prompt.model_dump(), "guidelines": cfg.guidelines.model_dump(), "labels": cfg.taxonomy.ids,
     }  # fmt: skip
     return folder_version(cfg.teacher.name, teacher_dir / "export", extra)
 
 
-def load_biases(teacher_dir: Path, labels: list[str]) -> DecisionBiases:
-    """The decision biases stage train_teacher tuned on its validation slice."""
-    path = teacher_dir / "decision.json"
-    if not path.exists():
-        raise DataError(f"{path}: not found; train the teacher first (stage train_teacher)")
-    return DecisionBiases.from_dict(json.loads(path.read_text()), labels)
+def load_judgment(cfg: RelevanceConfig, teacher_dir: Path) -> TeacherJudgment:
+    """The decision biases and combined head stage train_teacher fitted on its validation slice."""
+    head = cfg.teacher.combined_head
+    return TeacherJudgment.load(teacher_dir, cfg.taxonomy.ids, head.features if head else None)
 
 
 def teacher_label_fn(cfg: RelevanceConfig, teacher_dir: Path, work_dir: Path) -> LabelFn:
     """How the misses are scored: `inference=ray` labels them as a Ray Data job over Parquet
-    shards under `work_dir`; any other backend scores in process."""
-    biases = load_biases(teacher_dir, cfg.taxonomy.ids)
+    shards under `work_dir`; any other backend scores in process. Either way the teacher's
+    judgment is applied to what it returns."""
+    judgment = load_judgment(cfg, teacher_dir)
     if cfg.inference.backend == "ray":
         from relevance_kit.teacher.ray_label import label_pairs
 
-        return lambda pairs, queries, listings: biases.apply(
-            label_pairs(cfg, teacher_dir / "export", pairs, queries, listings, work_dir, raise_on_failed=True).probs
-        )  # fmt: skip
-    from relevance_kit.teacher.scoring import make_scorer, score_frame
+        def teacher_probs(
+            pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame
+        ) -> np.ndarray:
+            return label_pairs(
+                cfg,
+                teacher_dir / "export",
+                pairs,
+                queries,
+                listings,
+                work_dir,
+                raise_on_failed=True,
+            ).probs
+    else:
+        from relevance_kit.teacher.scoring import make_scorer, score_frame
 
-    scorer = make_scorer(cfg, teacher_dir / "export", cfg.inference)
-    return lambda pairs, queries, listings: biases.apply(
-        score_frame(scorer, pairs, queries, listings, "pairs to label")
-    )
+        scorer = make_scorer(cfg, teacher_dir / "export", cfg.inference)
+
+        def teacher_probs(
+            pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame
+        ) -> np.ndarray:
+            return score_frame(scorer, pairs, queries, listings, "pairs to label")
+
+    def label(pairs: pd.DataFrame, queries: pd.DataFrame, listings: pd.DataFrame) -> np.ndarray:
+        query_text = dict(zip(queries["query_id"], queries["text"]))
+        return judgment.apply(teacher_probs(pairs, queries, listings), pairs, query_text, listings)
+
+    return label
 
 
 def teacher_pairs(

@@ -1,8 +1,10 @@
 """Train a teacher tier on the annotator's labels and export it with its decision biases.
 
 Held-out queries (never pairs) form the validation slice: Lightning reports its macro-F1
-each epoch, and after training the exported model's probabilities on it tune the per-class
-decision biases (relevance_kit.evaluation.decision). A checkpoint is written at the end of
+each epoch, and after training the exported model's probabilities on it fit the teacher's
+judgment: the combined head that weighs them against pair evidence
+(relevance_kit.teacher.combined_head) and the per-class decision biases
+(relevance_kit.evaluation.decision). A checkpoint is written at the end of
 every epoch, keyed by a fingerprint of the settings and the labels, so an interrupted run
 resumes from its last finished epoch (redoing the partial one) and ends with the model an
 uninterrupted run gives; a run with other settings never resumes a stale one
@@ -17,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.evaluation.decision import DecisionBiases
-from relevance_kit.io import write_json
+from relevance_kit.evidence import PairEvidence
+from relevance_kit.teacher.combined_head import CombinedHead
 from relevance_kit.teacher.encoding import Pair, collate, pairs_from_frames
+from relevance_kit.teacher.judgment import TeacherJudgment
 from relevance_kit.teacher.models import TeacherBundle, export, load_teacher, set_trainable
 from relevance_kit.teacher.scoring import HFScorer
 from relevance_kit.training import (
@@ -104,7 +109,8 @@ def train_teacher(
     logger: Any = None,
 ) -> dict[str, Any]:
     """Fit the configured teacher on `labelled` (query_id, listing_id, label[, rationale]) and
-    write `<out_dir>/export` (model + tokenizer), `decision.json` (biases) and return metrics."""
+    write `<out_dir>/export` (model + tokenizer), its judgment (`decision.json` biases and
+    `combined_head.json`, relevance_kit.teacher.judgment) and return metrics."""
     t = cfg.teacher
     seed_run(cfg.training_seed, cfg.trainer.threads, cfg.trainer.accelerator)
     train_frame, val_frame = split_by_query(
@@ -138,8 +144,10 @@ def train_teacher(
         else module.model
     )
     export(bundle, out_dir / "export")
-    biases, val_seconds = fit_biases(cfg, bundle, val_pairs)
-    write_json(biases.to_dict(), out_dir / "decision.json")
+    judgment, alone, val_seconds = fit_judgment(
+        cfg, bundle, val_frame, val_pairs, queries, listings
+    )
+    judgment.save(out_dir)
     shutil.rmtree(run.dir)  # done: nothing left to resume, and the export is all the output
     n_tokens = sum(len(f["input_ids"]) for f in dm.train) * t.epochs
     return {
@@ -151,23 +159,42 @@ def train_teacher(
         "train_tokens_per_second": round(n_tokens / train_seconds, 1) if train_seconds else None,
         "validation_scoring_seconds": round(val_seconds, 1),
         "global_step": int(trainer.global_step),
-        "validation_macro_f1": biases.validation_macro_f1,
-        "decision_biases": biases.to_dict()["biases"],
+        "validation_macro_f1": judgment.biases.validation_macro_f1,
+        "validation_macro_f1_teacher_alone": alone,
+        "combined_head": judgment.head.to_dict() if judgment.head else None,
+        "decision_biases": judgment.biases.to_dict()["biases"],
     }
 
 
-def fit_biases(
-    cfg: RelevanceConfig, bundle: TeacherBundle, val_pairs: list[Pair]
-) -> tuple[DecisionBiases, float]:
-    """Score the validation slice with the trained model (the hf scorer) and tune biases,
-    bagged over query-bootstrap resamples (`teacher.bias_bootstrap`)."""
+def fit_judgment(
+    cfg: RelevanceConfig, bundle: TeacherBundle, val_frame: pd.DataFrame, val_pairs: list[Pair],
+    queries: pd.DataFrame, listings: pd.DataFrame,
+) -> tuple[TeacherJudgment, dict[str, Any], float]:  # fmt: skip
+    """Score the validation slice with the trained model (the hf scorer); fit the combined
+    head there when configured, and tune the decision biases on its out-of-fold probabilities
+    (the teacher's own without a head), bagged over query-bootstrap resamples
+    (`teacher.bias_bootstrap`). Returns the judgment, what the teacher alone scores on the
+    slice (argmax, and with biases of its own) and the seconds spent."""
+    t, labels = cfg.teacher, cfg.taxonomy.ids
     started = time.perf_counter()
-    probs = HFScorer(cfg, bundle, batch_size=cfg.teacher.batch_size * 2).score(
+    probs = HFScorer(cfg, bundle, batch_size=t.batch_size * 2).score(
         val_pairs, desc="validation scoring"
     )
-    seconds = time.perf_counter() - started
-    labels, queries = [p.label for p in val_pairs], [p.query for p in val_pairs]
-    biases = DecisionBiases(cfg.taxonomy.ids).fit(
-        probs, labels, queries, cfg.teacher.bias_bootstrap, cfg.training_seed
-    )
-    return biases, seconds
+    y, groups = [p.label for p in val_pairs], [p.query for p in val_pairs]
+
+    def tuned(decided_on: np.ndarray) -> DecisionBiases:
+        return DecisionBiases(labels).fit(
+            decided_on, y, groups, t.bias_bootstrap, cfg.training_seed
+        )
+
+    alone = tuned(probs)
+    if t.combined_head is None:
+        return TeacherJudgment(alone), alone.validation_macro_f1, time.perf_counter() - started
+    h = t.combined_head
+    query_text = dict(zip(queries["query_id"], queries["text"]))
+    evidence = PairEvidence(listings, h.features).frame(val_frame, query_text)
+    head = CombinedHead(labels, h.features, h.c)
+    out_of_fold = head.out_of_fold(probs, evidence, y, groups, h.folds)
+    head.fit(probs, evidence, y)
+    judgment = TeacherJudgment(tuned(out_of_fold), head)
+    return judgment, alone.validation_macro_f1, time.perf_counter() - started
