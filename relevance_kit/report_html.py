@@ -1,5 +1,5 @@
 """The one page a person opens to see the whole cascade (reports/index.html): the tier table,
-the learned tiers' spread over training seeds, the learning curve, the tiers on another
+the ceiling that label noise puts on it, the learned tiers' spread over training seeds, the learning curve, the tiers on another
 dataset's golden set
 (transfer), the confusion matrices, the integration
 effects, the monitoring series (labelled by the teacher, with its alerts) and the A/B test
@@ -51,6 +51,9 @@ PAGE = """\
 {% endfor %}
 </div>
 {%- endmacro -%}
+{%- macro span(r) -%}
+{{ "%.3f–%.3f"|format(r["min"], r["max"]) }}
+{%- endmacro -%}
 {%- macro missing(stage) -%}
 <p class='note'>Not produced yet: run <code>dvc repro {{ stage }}</code>.</p>
 {%- endmacro -%}
@@ -76,6 +79,28 @@ PAGE = """\
 {% endfor %}
 </table>
 {% else %}{{ missing("evaluate") }}
+{% endif %}
+<h2>Label noise: the ceiling of any tier</h2>
+{% set nc = noise_ceiling %}
+{% if nc and nc["available"] %}
+<p class='note'>Each golden label is the binned mean of a panel of {{ nc["panel_size"] }} raters, and another panel would not always agree with it. Dirichlet mixtures of each pair's grade probabilities, fitted to the {{ nc["pairs"] }} panel means{% if nc.get("left_out_pairs") %} ({{ nc["left_out_pairs"] }} means of another panel size left out){% endif %}, simulate {{ nc["simulated_pairs"] }} pairs each; a fit is accepted when it reproduces the observed panel means (χ² p ≥ {{ nc["min_fit_p_value"] }}).
+{% if nc["accepted"] %}
+Over the {{ nc["accepted"] }} accepted fits of {{ nc["fits"]|length }}, a <b>second panel</b> of {{ nc["panel_size"] }} raters scores macro-F1 <b>{{ span(nc["second_panel_macro_f1"]) }}</b> against the golden labels, and an <b>oracle</b> that knows each pair's grade distribution <b>{{ span(nc["oracle_macro_f1"]) }}</b>. A tier near the second panel agrees with the golden set as well as other raters would; none can be expected above the oracle.</p>
+{% else %}
+No fit reproduces the observed panel means, so no ceiling is stated; every fit is listed.</p>
+{% endif %}
+<table><tr><th>components</th><th>restart</th><th>accepted</th><th>log-likelihood</th><th>χ² p</th><th>second panel macro-F1</th><th>oracle macro-F1</th>
+{%- for label in nc["labels"] %}<th>F1 {{ label }}: panel / oracle</th>{% endfor -%}
+</tr>
+{% for fit in nc["fits"] %}
+<tr><td>{{ fit["components"] }}</td><td>{{ fit["restart"] }}</td><td>{{ "yes" if fit["accepted"] else "no" }}</td><td>{{ "%.1f"|format(fit["log_likelihood"]) }}</td><td>{{ "%.3g"|format(fit["chi_square_p"]) }}</td>
+<td>{{ "%.3f"|format(fit["second_panel_macro_f1"]) }}</td><td>{{ "%.3f"|format(fit["oracle_macro_f1"]) }}</td>
+{%- for label in nc["labels"] %}<td>{{ "%.3f / %.3f"|format(fit["second_panel_f1"][label], fit["oracle_f1"][label]) }}</td>{% endfor -%}
+</tr>
+{% endfor %}
+</table>
+{% elif nc %}<p class='note'>Not available: {{ nc["reason"] }}.</p>
+{% else %}{{ missing("golden") }}
 {% endif %}
 <h2>Training noise</h2>
 {% set noise = training_noise %}
@@ -210,11 +235,12 @@ def render_page(
     transfer: Mapping | None = None,
     learning_curve: list[Mapping] | None = None,
     learning_curve_png: bytes | None = None,
+    noise_ceiling: Mapping | None = None,
 ) -> str:
     """The page's HTML; a missing part shows which stage produces it."""
     return _PAGE.render(
         experiment=experiment, tiers=tiers, training_noise=training_noise, confusion=confusion, integration=integration, effects_png=effects_png,
-        monitoring=monitoring, series_png=series_png, abtest=abtest, transfer=transfer, learning_curve=learning_curve, learning_curve_png=learning_curve_png, style=STYLE, metrics=METRICS, metric_titles=METRIC_TITLES,
+        monitoring=monitoring, series_png=series_png, abtest=abtest, transfer=transfer, learning_curve=learning_curve, learning_curve_png=learning_curve_png, noise_ceiling=noise_ceiling, style=STYLE, metrics=METRICS, metric_titles=METRIC_TITLES,
         better_when=BETTER_WHEN,
     )  # fmt: skip
 

@@ -1,11 +1,13 @@
 """DVC stage `golden`: the golden set from one or more human annotators per pair, its
-agreement report, and the review queue (CSV and Label Studio files) for unresolved pairs."""
+agreement report, the review queue (CSV and Label Studio files) for unresolved pairs, and the
+label-noise ceiling of the dataset's rater panels."""
 
 from pathlib import Path
 
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.golden import export_label_studio_tasks, export_review_csv, label_studio_config
 from relevance_kit.golden.build import build_golden, read_annotation_file, review_context
+from relevance_kit.golden.noise_ceiling import measure
 from relevance_kit.io import read_parquet, write_json, write_parquet, write_text
 from relevance_kit.stage import run_stage
 
@@ -36,6 +38,7 @@ def main(cfg: RelevanceConfig) -> None:
         )
         write_text(label_studio_config(labels, display), out / "review" / "label_studio_config.xml")
     write_json(result.report, Path(cfg.paths.metrics) / "agreement.json")
+    write_json(measure(cfg, judgments), Path(cfg.paths.metrics) / "noise_ceiling.json")
     print(f"golden: {result.report['golden_pairs']} pairs, {result.report['to_review']} to review")
 
 

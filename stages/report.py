@@ -1,6 +1,6 @@
 """DVC stage `report`: the one page of the whole cascade, reports/index.html (tier table,
-training noise, learning curve, transfer to another dataset, confusion matrices, integration effects,
-monitoring series, A/B test), self-contained HTML."""
+label-noise ceiling, training noise, learning curve, transfer to another dataset, confusion
+matrices, integration effects, monitoring series, A/B test), self-contained HTML."""
 
 import json
 from pathlib import Path
@@ -43,6 +43,7 @@ def main(cfg: RelevanceConfig) -> None:
     page = render_page(
         experiment=cfg.experiment,
         tiers=_json(metrics / "tiers.json"),
+        noise_ceiling=_json(metrics / "noise_ceiling.json"),
         training_noise=_json(metrics / "sweeps" / "training_seeds.json"),
         learning_curve=None if curve is None else curve.to_dict("records"),
         learning_curve_png=_png(plots / "learning_curve" / "learning_curve.png"),

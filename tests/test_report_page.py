@@ -17,6 +17,7 @@ from relevance_kit.evaluation.learning_curve import plot_curve
 from relevance_kit.evaluation.plots import plot_confusion
 from relevance_kit.evaluation.tier_table import tier_table
 from relevance_kit.evaluation.transfer import summarise
+from relevance_kit.golden.noise_ceiling import DirichletMixture, Panel, noise_ceiling
 from relevance_kit.integrate.abtest import analyse_log
 from relevance_kit.integrate.experiment import effect_rows, plot_effects
 from relevance_kit.monitor.ablog import analyse_impressions
@@ -113,7 +114,7 @@ def _parts(tmp_path: Path) -> dict:
     )
     plot_curve(curve, tmp_path / "curve.png")
     return {
-        "abtest": _abtest(rng), "transfer": transfer,
+        "abtest": _abtest(rng), "transfer": transfer, "noise_ceiling": _noise_ceiling(rng),
         "learning_curve": curve.to_dict("records"), "learning_curve_png": (tmp_path / "curve.png").read_bytes(),
         "experiment": "ci_tiny", "tiers": tiers, "training_noise": _training_noise(tiers), "confusion": {"student": (tmp_path / "student.png").read_bytes()},
         "integration": integration, "effects_png": (tmp_path / "effects.png").read_bytes(),
@@ -134,6 +135,18 @@ def _training_noise(tiers: dict) -> dict:
     workspace, *others = [run(42, 0.31), run(1, 0.35), run(2, 0.27)]
     shown = [{**workspace, "rev": "2386d6f4", "experiments": [{"revs": [r]} for r in others]}]
     return sweep_spread(shown, Sweep(name="training_seeds", grid={"training_seed": [42, 1, 2]}))
+
+
+def _noise_ceiling(rng: np.random.Generator) -> dict:
+    """A real noise ceiling: Dirichlet mixtures fitted to 2,000 panels of 3 raters grading 1-3."""
+    panel = Panel(low=1, high=3, size=3)
+    truth = DirichletMixture(np.array([1.0]), np.array([[0.5, 1.0, 2.0]]))
+    sums = rng.multinomial(3, truth.draw(2_000, rng)) @ np.arange(3)
+    sum_labels = np.array([2, 2, 2, 1, 1, 0, 0])  # Home Depot's bins, as taxonomy indices
+    return noise_ceiling(
+        sums, panel, sum_labels, LABELS, mixtures=[1, 2], restarts=1, simulated_pairs=5_000,
+        min_fit_p_value=0.05, seed=0,
+    )  # fmt: skip
 
 
 def _abtest(rng: np.random.Generator) -> dict:
@@ -197,6 +210,17 @@ def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
     student_auc = parts["transfer"]["tiers"]["student"]["auc_vs_rest"]["relevant"]
     assert "Transfer to another dataset" in page and "on the homedepot golden set" in page
     assert f"{student_auc['estimate']:.3f} <span class='note'>[{student_auc['low']:.3f}" in page
+    ceiling = parts["noise_ceiling"]["second_panel_macro_f1"]
+    assert (
+        "Label noise: the ceiling of any tier" in page
+        and "a <b>second panel</b> of 3 raters" in page
+    )
+    assert f"<b>{ceiling['min']:.3f}–{ceiling['max']:.3f}</b>" in page
+    assert page.index("Label noise") < page.index("Training noise")  # beside the tier table
+    categorical = {"available": False, "reason": "the esci_us data has categorical labels"}
+    assert "Not available: the esci_us data has categorical labels." in render_page(
+        **{**parts, "noise_ceiling": categorical}
+    )
     unset = render_page(**{**parts, "transfer": {"source": "esci_us", "target": None, "tiers": {}}})
     assert "No transfer target configured" in unset
     other = render_page(
@@ -215,10 +239,12 @@ def test_page_holds_every_part_and_names_missing_ones(tmp_path: Path) -> None:
             "transfer": None,
             "learning_curve": None,
             "learning_curve_png": None,
+            "noise_ceiling": None,
         }
     )
     assert (
-        "dvc repro transfer" in empty
+        "dvc repro golden" in empty
+        and "dvc repro transfer" in empty
         and "dvc repro integrate" in empty
         and "dvc repro monitor" in empty
         and "dvc repro abtest" in empty

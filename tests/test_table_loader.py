@@ -35,6 +35,7 @@ GRADE_BINS = {
         {"min": 1.0, "source": "irrelevant"},
     ],
     "disagreed_if_fractional": True,
+    "panel_size": 3,
 }
 
 

@@ -129,6 +129,7 @@ class RatingBins(_Strict):
     range: tuple[float, float]  # grades outside are bad rows
     bins: Annotated[list[RatingBin], Field(min_length=1)]  # highest first
     disagreed_if_fractional: bool  # a mean that is not a whole grade: raters disagreed
+    panel_size: Annotated[int, Field(gt=0)]  # raters whose mean each grade is (1: one rater)
 
     @model_validator(mode="after")
     def _ordered(self) -> RatingBins:
