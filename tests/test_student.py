@@ -1,6 +1,7 @@
 """Student tier: loss, targets, a tiny student learning a separable toy catalogue, export
 parity, the listing index (every listing; refusing another model version), the scorer API
-and the HTTP service (TestClient for error cases, one real uvicorn start for /healthz)."""
+and the HTTP service (TestClient for error cases, one real uvicorn start for /healthz), and
+the decision biases folded into the saved head."""
 
 from __future__ import annotations
 
@@ -210,40 +211,51 @@ def toy_project(root: Path) -> None:
         frame.reset_index(drop=True).to_parquet(root / path)
 
 
+TOY_TRAINING = (
+    "student.epochs=20",
+    "student.lr=3e-3",
+    "student.head_lr=3e-3",
+    "student.listing_fields=[title]",
+    "trainer.gradient_clip_val=null",
+    "student.val_fraction=0.25",
+    "student.max_train_pairs=null",
+    "student.batch_size=12",
+    "student.targets=data/annotations/judgments.parquet",  # the toy project has no teacher
+)
+
+
+def train_toy(root: Path, cfg) -> tuple[dict, Path]:
+    """Fit the student in a fresh toy project at `root` (cwd = root meanwhile): its summary
+    and checkpoint."""
+    from relevance_kit.student.train import fit_student
+
+    toy_project(root)
+    model_dir = root / "models" / "student" / cfg.student.name
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        summary = fit_student(cfg, model_dir / "runs", root / "dvclive", model_dir / "student.ckpt")
+    return summary, model_dir / "student.ckpt"
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """A tiny student trained and exported in a toy project (cwd = the project)."""
     from relevance_kit.student.export import export_student
-    from relevance_kit.student.train import fit_student
 
     root = tmp_path_factory.mktemp("student")
-    toy_project(root)
-    cfg = tiny_cfg(
-        "student.epochs=20",
-        "student.lr=3e-3",
-        "student.head_lr=3e-3",
-        "student.listing_fields=[title]",
-        "trainer.gradient_clip_val=null",
-        "student.val_fraction=0.25",
-        "student.max_train_pairs=null",
-        "student.batch_size=12",
-        "student.targets=data/annotations/judgments.parquet",  # the toy project has no teacher
-    )
+    cfg = tiny_cfg(*TOY_TRAINING)
+    summary, ckpt = train_toy(root, cfg)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        model_dir = root / "models" / "student" / cfg.student.name
-        summary = fit_student(cfg, model_dir / "runs", root / "dvclive", model_dir / "student.ckpt")
         listings = pd.read_parquet(root / "data/prepared/listings.parquet")
-        manifest = export_student(
-            model_dir / "student.ckpt", listings, model_dir / "export", cfg.student
-        )
+        manifest = export_student(ckpt, listings, ckpt.parent / "export", cfg.student)
         yield {
             "root": root,
             "cfg": cfg,
             "summary": summary,
             "manifest": manifest,
-            "export": model_dir / "export",
-            "ckpt": model_dir / "student.ckpt",
+            "export": ckpt.parent / "export",
+            "ckpt": ckpt,
             "listings": listings,
         }
 
@@ -657,6 +669,108 @@ def test_index_swap_under_load_drops_no_request(trained, tmp_path: Path) -> None
         stop.set()
         server.terminate()
         server.wait(timeout=30)
+
+
+# --- decision biases folded into the head ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """The toy student after 5 epochs (held-out macro-F1 about 0.43: room for biases), once
+    with the default `bias_bootstrap` ("tuned") and once with null ("untuned"): the same run."""
+    runs = {}
+    for name, extra in (("tuned", ()), ("untuned", ("student.bias_bootstrap=null",))):
+        cfg = tiny_cfg(*TOY_TRAINING, "student.epochs=5", *extra)
+        summary, ckpt = train_toy(tmp_path_factory.mktemp(name), cfg)
+        runs[name] = {"cfg": cfg, "summary": summary, "ckpt": ckpt}
+    return runs
+
+
+def checkpoint_logits(ckpt: Path, cfg) -> torch.Tensor:
+    """The checkpoint's logits for every toy query against every toy listing title."""
+    from relevance_kit.student.export import load_student, tokenize
+    from relevance_kit.student.towers import load_tokenizer
+
+    model, s, _ = load_student(ckpt, cfg.student)
+    texts = list(itertools.product(QUERY_TEXT.values(), repeat=2))
+    tokenizer = load_tokenizer(s.encoder)
+    with torch.no_grad():
+        return model(
+            tokenize(tokenizer, [q for q, _ in texts], s.query_max_length),
+            tokenize(tokenizer, [listing for _, listing in texts], s.listing_max_length),
+        )
+
+
+@pytest.mark.slow
+def test_decision_biases_are_folded_into_the_head_output_bias(twins) -> None:
+    """The tuned checkpoint is its argmax twin with the fitted biases added to the head's
+    output bias (nothing else differs), so it predicts argmax(log p + b) of the twin. The
+    biases are tuned on the best checkpoint's held-out scores: its argmax macro-F1 there is
+    the monitored best (the toy targets are the hard labels), and the biases raise it."""
+    from relevance_kit.evaluation.decision import DecisionBiases
+    from relevance_kit.student.towers import output_bias_key
+
+    tuned, untuned = twins["tuned"], twins["untuned"]
+    s = tuned["summary"]
+    assert list(s["decision_biases"]) == LABELS and s["decision_biases"]["relevant"] == 0.0
+    biases = np.array(list(s["decision_biases"].values()))
+    assert np.abs(biases).max() > 0.1, s  # the toy labels are skewed: 1 relevant to 10 irrelevant
+    assert s["validation_macro_f1_argmax"] == pytest.approx(s["best_val_macro_f1_vs_targets"])
+    assert s["validation_macro_f1"] > s["validation_macro_f1_argmax"], s
+
+    folded = torch.load(tuned["ckpt"], weights_only=False)["state_dict"]
+    plain = torch.load(untuned["ckpt"], weights_only=False)["state_dict"]
+    key = output_bias_key(folded)
+    assert folded.keys() == plain.keys()
+    assert all(torch.equal(folded[k], plain[k]) for k in folded if k != key)
+    np.testing.assert_allclose((folded[key] - plain[key]).numpy(), biases, atol=1e-6)
+
+    logp = torch.log_softmax(checkpoint_logits(untuned["ckpt"], untuned["cfg"]), dim=-1).numpy()
+    logits = checkpoint_logits(tuned["ckpt"], tuned["cfg"]).numpy()
+    predicted = logits.argmax(axis=1)
+    assert np.array_equal(predicted, (logp + biases).argmax(axis=1))
+    assert not np.array_equal(predicted, logp.argmax(axis=1))  # the biases change decisions
+    assert [LABELS[i] for i in predicted] == DecisionBiases(LABELS, biases).predict(np.exp(logp))
+
+
+@pytest.mark.slow
+def test_bias_bootstrap_null_keeps_argmax_and_old_checkpoints_load(twins, tmp_path) -> None:
+    """`bias_bootstrap: null` tunes nothing and records null; saving folds biases into the
+    head's output bias only when given some; a checkpoint from before the setting existed
+    loads as null."""
+    from relevance_kit.student.export import load_student
+    from relevance_kit.student.towers import output_bias_key
+    from relevance_kit.student.train import save_model_only
+
+    untuned = twins["untuned"]
+    s = untuned["summary"]
+    assert s["decision_biases"] is None, s
+    assert s["validation_macro_f1_argmax"] is None and s["validation_macro_f1"] is None
+    state = torch.load(untuned["ckpt"], weights_only=False)["state_dict"]
+    key, biases = output_bias_key(state), np.array([0.0, 0.5, -1.25])
+    for folded, out in ((None, np.zeros(3)), (biases, biases)):
+        save_model_only(untuned["ckpt"], tmp_path / "saved.ckpt", folded)
+        saved = torch.load(tmp_path / "saved.ckpt", weights_only=False)["state_dict"]
+        assert all(torch.equal(saved[k], state[k]) for k in state if k != key)
+        np.testing.assert_allclose((saved[key] - state[key]).numpy(), out, atol=1e-6)
+
+    saved = torch.load(untuned["ckpt"], weights_only=False)
+    del saved["hyper_parameters"]["student"]["bias_bootstrap"]
+    torch.save(saved, tmp_path / "old.ckpt")
+    _, cfg, _ = load_student(tmp_path / "old.ckpt", untuned["cfg"].student)
+    assert cfg.bias_bootstrap is None
+
+
+def test_output_bias_key_is_the_last_head_linear() -> None:
+    """The logits' bias, behind any number of hidden layers; a clear error without a head."""
+    from relevance_kit.student.towers import TwoTowerStudent, output_bias_key
+
+    model = TwoTowerStudent(tiny_cfg("student.head.hidden=[16,8]").student, len(LABELS))
+    last = len(model.head.rest) - 1
+    assert output_bias_key(model.state_dict()) == f"head.rest.{last}.bias"
+    assert model.head.rest[last].bias.shape == (len(LABELS),)
+    with pytest.raises(DataError, match="output bias"):
+        output_bias_key(model.query_tower.state_dict())
 
 
 def test_similarity_skip_starts_the_student_at_the_towers_calibrated_similarity() -> None:

@@ -100,6 +100,9 @@ class StudentConfig(Strict):
     max_train_pairs: Annotated[int, Field(gt=0)] | None
     val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     validate_on_golden: bool  # monitoring only: never used to pick the checkpoint
+    # per-class decision biases tuned for macro-F1 on the validation queries and folded into
+    # the head's output bias, bagged over this many query resamples (0: one fit); None: argmax
+    bias_bootstrap: Annotated[int, Field(ge=0)] | None
     sampling: Literal["shuffle", "balanced"]
     loss: StudentLoss
     epochs: Annotated[int, Field(gt=0)]

@@ -69,7 +69,8 @@ def load_student(
     from relevance_kit.student.module import StudentDistillModule
 
     saved = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
-    student = {**saved["hyper_parameters"]["student"]}
+    # a checkpoint saved before `bias_bootstrap` existed decides by argmax: no biases folded
+    student = {"bias_bootstrap": None, **saved["hyper_parameters"]["student"]}
     student["head"] = saved_head(student["head"]).model_dump()
     student.update({k: current.model_dump()[k] for k in SERVING_SECTIONS})
     module = StudentDistillModule.load_from_checkpoint(

