@@ -17,8 +17,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
-
 from relevance_kit.annotate.cache import Completion, ResponseCache, request_key
 from relevance_kit.annotate.verdict import verdict_schema
 from relevance_kit.api_keys import api_key
@@ -83,12 +81,13 @@ class OpenAIBackend:
     """Any OpenAI-compatible chat endpoint: OpenAI, vLLM's server, llama.cpp's server."""
 
     def __init__(self, cfg: AnnotatorConfig, base_url: str) -> None:
-        from openai import AsyncOpenAI
+        # openai's own Timeout: its HTTP client (httpx, or httpx2 since openai 3.6x) rejects the other's
+        from openai import AsyncOpenAI, Timeout
 
         self.model = cfg.model or ""
         self.name, self.base_url = cfg.name, base_url
         key = api_key(cfg)  # fails fast, before any request
-        timeout = httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, MAX_CONNECT_S))
+        timeout = Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, MAX_CONNECT_S))
         self.max_retries = cfg.max_retries
         self._reported: set[tuple[int, str]] = set()
         self._connect = lambda: AsyncOpenAI(
