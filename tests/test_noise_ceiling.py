@@ -51,8 +51,7 @@ def judgments(means: np.ndarray) -> pd.DataFrame:
 def test_panel_means_fall_into_the_bins_as_prepare_bins_them() -> None:
     cfg = config()
     source_map = cfg.taxonomy.source_maps["homedepot"]
-    bins = [(b.min, b.source) for b in cfg.data.rating_bins.bins]
-    labels = sum_to_label(PANEL, bins, source_map, LABELS)
+    labels = sum_to_label(PANEL, cfg.data.rating_bins, source_map, LABELS)
     # means 1, 1.33, 1.67 -> irrelevant; 2, 2.33 -> partially relevant; 2.67, 3 -> relevant
     assert [LABELS[i] for i in labels] == ["irrelevant"] * 3 + ["partially_relevant"] * 2 + ["relevant"] * 2  # fmt: skip
     assert KNOWN.sum_probabilities(PANEL).sum() == pytest.approx(1.0)

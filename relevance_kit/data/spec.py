@@ -131,6 +131,10 @@ class RatingBins(_Strict):
     disagreed_if_fractional: bool  # a mean that is not a whole grade: raters disagreed
     panel_size: Annotated[int, Field(gt=0)]  # raters whose mean each grade is (1: one rater)
 
+    def source_of(self, grade: float) -> str:
+        """The source label of `grade`: the first bin (highest first) whose `min` it reaches."""
+        return next(b.source for b in self.bins if grade >= b.min)
+
     @model_validator(mode="after")
     def _ordered(self) -> RatingBins:
         low, high = self.range

@@ -325,6 +325,6 @@ def _binned(raw: Any, bins: RatingBins) -> Rating:
         raise F.FieldError("bad rating: the rating is empty")
     if not low <= grade <= high:
         raise F.FieldError(f"bad rating: {raw!r} is outside the range [{low:g}, {high:g}]")
-    source = next(b.source for b in bins.bins if grade >= b.min)
+    source = bins.source_of(grade)
     disagreed = not grade.is_integer() if bins.disagreed_if_fractional else None
     return source, grade, disagreed

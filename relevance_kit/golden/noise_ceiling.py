@@ -48,6 +48,7 @@ from relevance_kit.evaluation.metrics import macro_f1, per_class_f1
 
 if TYPE_CHECKING:
     from relevance_kit.config import RelevanceConfig
+    from relevance_kit.data.spec import RatingBins
 
 # 1e-4: a pair's raters all but always agree; 1e4: every pair has the same grade probabilities.
 LOG_ALPHA_BOUNDS = (np.log(1e-4), np.log(1e4))
@@ -235,15 +236,12 @@ def _confusion(truth: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
 
 
 def sum_to_label(
-    panel: Panel,
-    bins: Sequence[tuple[float, str]],
-    source_map: dict[str, str],
-    labels: Sequence[str],
+    panel: Panel, bins: RatingBins, source_map: dict[str, str], labels: Sequence[str]
 ) -> np.ndarray:
-    """The taxonomy label index of each panel sum: its mean binned as prepare bins it (`bins`:
-    (min, source label), highest first, as data.rating_bins lists them)."""
+    """The taxonomy label index of each panel sum: its mean binned as prepare bins it
+    (`RatingBins.source_of`; the tolerance keeps a mean like 2.5 from a float's rounding)."""
     means = panel.low + np.arange(panel.n_sums) / panel.size
-    source = [next(label for low, label in bins if m >= low - 1e-9) for m in means]
+    source = [bins.source_of(m + 1e-9) for m in means]
     return np.array([list(labels).index(source_map[s]) for s in source])
 
 
@@ -330,7 +328,7 @@ def measure(cfg: RelevanceConfig, judgments: pd.DataFrame) -> dict[str, Any]:
     labels = cfg.taxonomy.ids
     sum_labels = sum_to_label(
         panel,
-        [(b.min, b.source) for b in bins.bins],
+        bins,
         cfg.taxonomy.source_maps[cfg.data.source_scheme],
         labels,
     )
